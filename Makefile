@@ -1,0 +1,26 @@
+# make demo: train and score a detector on the bundled synthetic data.
+# make test: run the test suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-test.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements.txt -r requirements-test.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) run.py --data synthetic --pred_model gat --recon_model ae --epochs 5
+	$(PY) test.py --data synthetic --pred_model gat --recon_model ae
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf expe

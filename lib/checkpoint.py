@@ -1,0 +1,58 @@
+"""Checkpoints and run paths. A checkpoint carries its own config, so
+`test.py` rebuilds the models from it alone."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lib.errors import UserError
+
+FORMAT_VERSION = 1
+
+
+def run_paths(cfg) -> dict[str, Path]:
+    """Where a run's files live, all under `cfg.expe_dir`."""
+    root = Path(cfg.expe_dir)
+    stem = f"{cfg.data_tag}_{cfg.model_name}"
+    return {
+        "best": root / "pth" / f"best_model_{stem}.pth",
+        "last": root / "pth" / f"last_model_{stem}.pth",
+        "log": root / "log" / f"{stem}.log",
+        "result": root / "results" / f"{stem}.json",
+        "plot": root / "results" / f"{stem}.png",
+    }
+
+
+def git_commit() -> str:
+    """The commit of the code that runs, or 'unknown' outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> None:
+    """Write to a temporary file, then rename: a killed run never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({**obj, "format_version": FORMAT_VERSION}, tmp)
+    os.replace(tmp, path)
+
+
+def load(path: Path, what: str = "checkpoint") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no {what} at {path}: train it first with python run.py (same --data/--entity/--pred_model/--recon_model)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated or foreign file: say which, in one line
+        raise UserError(f"{path}: cannot read {what} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format_version") != FORMAT_VERSION or "config" not in ckpt:
+        raise UserError(f"{path}: not a checkpoint of this project (or of an incompatible version)")
+    return ckpt

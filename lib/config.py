@@ -1,0 +1,170 @@
+"""One configuration object for a whole run.
+
+`Config` is the single source of every hyperparameter. `run.py` and `test.py`
+build their argparse flags from its fields (argparse only overrides), every
+checkpoint and result stores `Config.to_dict()`, and `test.py` rebuilds the
+models from the copy inside the checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from lib.errors import UserError
+
+DATA_ROOT_ENV = "LLM_TSAD_DATA_ROOT"
+
+
+@dataclass
+class Config:
+    # ---- data -------------------------------------------------------------
+    data: str = field(default="synthetic", metadata={"help": "dataset name (see --list_data)"})
+    entity: str = field(default="", metadata={"help": "machine / channel / run; 'all' runs every one present"})
+    data_root: str = field(default="", metadata={"help": f"folder holding the datasets (env {DATA_ROOT_ENV}, default dataset/)"})
+    val_ratio: float = field(default=0.2, metadata={"help": "chronological share of train kept for validation"})
+    window_size: int = field(default=15, metadata={"help": "window length L"})
+    n_pred: int = field(default=3, metadata={"help": "forecast horizon H: the last H steps of each window"})
+    down_len: int = field(default=1, metadata={"help": "down-sampling block (1 = none): median of features, max of labels"})
+    is_mas: bool = field(default=False, metadata={"help": "add moving averages over sub-windows as extra channels"})
+    mas_windows: str = field(default="3,5,10,20", metadata={"help": "moving-average lengths for --is_mas"})
+    nnodes: int = field(default=0, metadata={"help": "feature count N (0 = read from the data)"})
+    nan_policy: str = field(default="refuse", metadata={"help": "refuse | fill: what to do with NaN/inf in the data"})
+    clip_test: bool = field(default=True, metadata={"help": "clip scaled test data to the train range [0, 1]"})
+    label_col: str = field(default="label", metadata={"help": "label column of the generic CSV format"})
+    syn_features: int = field(default=8, metadata={"help": "synthetic: number of features"})
+    syn_train_len: int = field(default=4000, metadata={"help": "synthetic: train length"})
+    syn_test_len: int = field(default=3000, metadata={"help": "synthetic: test length"})
+    max_train_windows: int = field(default=0, metadata={"help": "cap on training windows per epoch, evenly spaced (0 = all)"})
+
+    # ---- models ---------------------------------------------------------
+    pred_model: str = field(default="gat", metadata={"help": "prediction branch (see model/registry.py)"})
+    recon_model: str = field(default="ae", metadata={"help": "reconstruction branch: ae | mamba"})
+    d_model: int = field(default=32, metadata={"help": "gat: hidden width per node"})
+    em_dim: int = field(default=16, metadata={"help": "gat: node-embedding size of the learned graph"})
+    top_k: int = field(default=10, metadata={"help": "gat: neighbours kept per node in the learned graph"})
+    graph_alpha: float = field(default=3.0, metadata={"help": "gat: saturation of the graph constructor"})
+    layer_num: int = field(default=2, metadata={"help": "gat: spatio-temporal layers"})
+    temp_kernel: int = field(default=3, metadata={"help": "gat: temporal convolution kernel"})
+    embed_size: int = field(default=64, metadata={"help": "gat: temporal self-attention width"})
+    num_heads: int = field(default=4, metadata={"help": "gat: attention heads"})
+    ffwd_size: int = field(default=64, metadata={"help": "gat: feed-forward width of temporal attention"})
+    dropout: float = field(default=0.1, metadata={"help": "dropout in the prediction branch"})
+    latent_size: int = field(default=1, metadata={"help": "ae: latent units per time step"})
+    mamba_d_model: int = field(default=64, metadata={"help": "mamba: hidden width"})
+    mamba_layers: int = field(default=2, metadata={"help": "mamba: layers in encoder and in decoder"})
+    mamba_d_state: int = field(default=16, metadata={"help": "mamba: SSM state size"})
+    mamba_latent: int = field(default=16, metadata={"help": "mamba: bottleneck size of the window code"})
+
+    # ---- training ---------------------------------------------------------
+    epochs: int = field(default=10, metadata={"help": "maximum epochs"})
+    batch_size: int = field(default=64, metadata={"help": "windows per batch"})
+    pred_lr: float = field(default=1e-3, metadata={"help": "prediction-branch learning rate"})
+    ae_lr: float = field(default=1e-3, metadata={"help": "reconstruction-branch learning rate"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "Adam weight decay"})
+    pred_w0: float = field(default=5.0, metadata={"help": "w_p(epoch) = pred_w0 / epoch"})
+    recon_w0: float = field(default=3.0, metadata={"help": "w_r(epoch) = recon_w0 / epoch"})
+    patience: int = field(default=3, metadata={"help": "early-stopping patience in epochs (0 = off)"})
+    seed: int = field(default=666, metadata={"help": "random seed"})
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch default)"})
+    resume: bool = field(default=False, metadata={"help": "continue an interrupted run from its last epoch"})
+    expe_dir: str = field(default="expe", metadata={"help": "output folder: pth/, log/, results/"})
+
+    # ---- scoring ---------------------------------------------------------
+    test_alpha: float = field(default=0.4, metadata={"help": "weight of the prediction error"})
+    test_beta: float = field(default=0.3, metadata={"help": "weight of the reconstruction error"})
+    test_gamma: float = field(default=0.3, metadata={"help": "weight of the adversarial error"})
+    topk: int = field(default=1, metadata={"help": "features summed into the window score"})
+    score_norm: str = field(default="iqr", metadata={"help": "iqr (median/IQR) | std (mean/std) per-feature normalisation"})
+    norm_source: str = field(default="val", metadata={"help": "val | test: where the normalisation statistics come from"})
+    score_agg: str = field(default="max", metadata={"help": "max | sum | mean over the n_pred horizon steps"})
+    smooth: int = field(default=4, metadata={"help": "trailing mean over this many windows (1 = none)"})
+    search_steps: int = field(default=500, metadata={"help": "thresholds tried by the best-F1 search"})
+
+    # ------------------------------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        return f"{self.pred_model}_{self.recon_model}"
+
+    @property
+    def data_tag(self) -> str:
+        """Dataset name plus entity, safe for file names."""
+        tag = self.data if not self.entity else f"{self.data}_{self.entity}"
+        return tag.replace("/", "-")
+
+    @property
+    def context_len(self) -> int:
+        return self.window_size - self.n_pred
+
+    @property
+    def mas_list(self) -> list[int]:
+        return [int(w) for w in self.mas_windows.split(",") if w.strip()]
+
+    @property
+    def in_channels(self) -> int:
+        """C of the `[B, L, N, C]` batch: the value plus one channel per moving average."""
+        return 1 + (len(self.mas_list) if self.is_mas else 0)
+
+    def resolved_data_root(self) -> str:
+        return self.data_root or os.environ.get(DATA_ROOT_ENV, "") or "dataset"
+
+    def validate(self) -> None:
+        """Raise UserError on values that cannot work together."""
+        if self.window_size < 2 or not 1 <= self.n_pred < self.window_size:
+            raise UserError(f"need 1 <= n_pred < window_size, got n_pred={self.n_pred}, window_size={self.window_size}")
+        if not 0.0 < self.val_ratio < 1.0:
+            raise UserError(f"--val_ratio must be in (0, 1), got {self.val_ratio}")
+        choices = {"nan_policy": ("refuse", "fill"), "score_norm": ("iqr", "std"),
+                   "norm_source": ("val", "test"), "score_agg": ("max", "sum", "mean"),
+                   "device": ("auto", "cpu", "cuda")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise UserError(f"--{name} must be one of {'|'.join(allowed)}, got {getattr(self, name)!r}")
+        if self.down_len < 1 or self.batch_size < 1 or self.epochs < 0 or self.topk < 1:
+            raise UserError("--down_len, --batch_size and --topk must be >= 1, --epochs >= 0")
+        if self.is_mas and not self.mas_list:
+            raise UserError("--is_mas needs at least one length in --mas_windows")
+
+    # ---- serialisation ----------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"config has unknown keys {unknown}: saved by a newer version?")
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+
+def str2bool(text: str) -> bool:
+    low = str(text).strip().lower()
+    if low in ("true", "1", "yes", "y"):
+        return True
+    if low in ("false", "0", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One `--field` flag per Config field. Defaults are None so that only the
+    flags a user typed override a base config."""
+    for f in fields(Config):
+        kind = str2bool if f.type in (bool, "bool") else {"int": int, "float": float, "str": str}.get(str(f.type), f.type)
+        parser.add_argument(f"--{f.name}", type=kind, default=None,
+                            help=f"{f.metadata.get('help', '')} (default: {f.default})")
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {f.name: getattr(args, f.name) for f in fields(Config) if getattr(args, f.name, None) is not None}

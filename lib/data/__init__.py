@@ -1,0 +1,52 @@
+"""Data layer: registry of readers -> checks -> preprocessing -> `Prepared`.
+
+    prepared = prepare(cfg)   # everything run.py and test.py need
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lib.data.checks import check_raw
+from lib.data.registry import DATASETS, get_spec, list_entities, read_dataset
+from lib.data.types import Prepared, RawData
+from lib.data.windows import (add_channels, apply_minmax, downsample, fit_minmax,
+                              n_windows, split_train_val)
+from lib.errors import UserError
+
+__all__ = ["DATASETS", "Prepared", "RawData", "get_spec", "list_entities", "load_raw", "prepare", "preprocess"]
+
+
+def load_raw(cfg) -> RawData:
+    """Read and check a dataset; NaN/inf are refused or filled per `--nan_policy`."""
+    return check_raw(read_dataset(cfg), cfg.nan_policy)
+
+
+def preprocess(raw: RawData, cfg) -> Prepared:
+    """Down-sample, scale on train only, add MAS channels, split, check sizes."""
+    train = downsample(raw.train, cfg.down_len)
+    test = downsample(raw.test, cfg.down_len)
+    labels = downsample(raw.labels, cfg.down_len, is_label=True)
+    n = train.shape[1]
+    if cfg.nnodes and cfg.nnodes != n:
+        raise UserError(f"{raw.source}: --nnodes {cfg.nnodes} but the data has {n} features")
+    lo, rng = fit_minmax(train)
+    mas = cfg.mas_list if cfg.is_mas else None
+    train_c = add_channels(apply_minmax(train, lo, rng), mas)
+    test_c = add_channels(apply_minmax(test, lo, rng, clip=cfg.clip_test), mas)
+    tr, va = split_train_val(train_c, cfg.val_ratio)
+    for part, arr in (("train", tr), ("validation", va), ("test", test_c)):
+        if n_windows(arr.shape[0], cfg.window_size) < 1:
+            raise UserError(f"{raw.source}: the {part} part has {arr.shape[0]} steps, fewer than "
+                            f"--window_size {cfg.window_size} (after --down_len {cfg.down_len})")
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+    return Prepared(train=tensor(tr), val=tensor(va), test=tensor(test_c), test_labels=labels.astype(np.int64),
+                    test_labels_orig=raw.labels.astype(np.int64), names=raw.names, scaler_min=lo,
+                    scaler_scale=rng, source=raw.source, interpretation=raw.interpretation)
+
+
+def prepare(cfg) -> Prepared:
+    return preprocess(load_raw(cfg), cfg)

@@ -1,0 +1,105 @@
+"""Pure preprocessing: arrays in, arrays out, no I/O.
+
+Order of operations (as STAMP): down-sample -> min-max fit on train ->
+moving-average channels -> chronological train/val split -> sliding windows.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def downsample(x: np.ndarray, down_len: int, is_label: bool = False) -> np.ndarray:
+    """Blocks of `down_len` steps: the median of features, the max of labels.
+
+    x: `[T, N]` or `[T]` -> `[ceil(T / down_len), ...]` (the last block may be short).
+    """
+    if down_len <= 1:
+        return x
+    T = x.shape[0]
+    n_blocks = -(-T // down_len)
+    pad = n_blocks * down_len - T
+    blocks = np.concatenate([x, np.full((pad,) + x.shape[1:], np.nan)]) if pad else x.astype(np.float64)
+    blocks = blocks.reshape((n_blocks, down_len) + x.shape[1:])
+    out = np.nanmax(blocks, axis=1) if is_label else np.nanmedian(blocks, axis=1)
+    return out.astype(x.dtype)
+
+
+def fit_minmax(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature (min, range) of `train` `[T, N]`. A constant column gets
+    range 1, so it scales to 0 rather than to NaN."""
+    lo = train.min(axis=0)
+    rng = train.max(axis=0) - lo
+    return lo, np.where(rng > 0, rng, 1.0)
+
+
+def apply_minmax(x: np.ndarray, lo: np.ndarray, rng: np.ndarray, clip: bool = False) -> np.ndarray:
+    out = (x - lo) / rng
+    return np.clip(out, 0.0, 1.0) if clip else out
+
+
+def moving_averages(x: np.ndarray, windows: list[int]) -> np.ndarray:
+    """Trailing moving averages `[T, N, len(windows)]` of `x` `[T, N]`.
+
+    Causal: step t averages steps t-w+1..t; the first w-1 steps average what
+    exists so far, so no step is dropped and no future value is used.
+    """
+    csum = np.cumsum(np.vstack([np.zeros((1, x.shape[1])), x]), axis=0)
+    t = np.arange(1, x.shape[0] + 1)
+    outs = []
+    for w in windows:
+        start = np.maximum(t - w, 0)
+        outs.append((csum[t] - csum[start]) / (t - start)[:, None])
+    return np.stack(outs, axis=-1)
+
+
+def add_channels(x: np.ndarray, mas: list[int] | None) -> np.ndarray:
+    """`[T, N]` -> `[T, N, C]`: the value, then its moving averages when `mas` is given."""
+    if not mas:
+        return x[:, :, None]
+    return np.concatenate([x[:, :, None], moving_averages(x, mas)], axis=-1)
+
+
+def split_train_val(series: np.ndarray, val_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Chronological split: the last `val_ratio` of the steps is validation."""
+    cut = int(np.floor((1.0 - val_ratio) * series.shape[0]))
+    return series[:cut], series[cut:]
+
+
+def n_windows(T: int, window_size: int) -> int:
+    return max(T - window_size + 1, 0)
+
+
+def window_starts(T: int, window_size: int, max_windows: int = 0) -> np.ndarray:
+    """Start index of every sliding window (stride 1), or `max_windows` of them evenly spaced."""
+    starts = np.arange(n_windows(T, window_size))
+    if max_windows and starts.size > max_windows:
+        starts = starts[np.linspace(0, starts.size - 1, max_windows).round().astype(np.int64)]
+    return starts
+
+
+def gather_windows(series: torch.Tensor, starts: torch.Tensor, window_size: int) -> torch.Tensor:
+    """series `[T, N, C]`, starts `[B]` -> windows `[B, L, N, C]` (a copy)."""
+    idx = starts[:, None] + torch.arange(window_size, device=series.device)[None, :]
+    return series[idx]
+
+
+def window_to_time(window_scores: np.ndarray, window_size: int, T: int) -> np.ndarray:
+    """Per-window scores `[W, ...]` -> per-step scores `[T, ...]`.
+
+    Window i covers steps i..i+L-1 and is scored on its last steps, so its
+    score belongs to step i+L-1. The first L-1 steps, which end no window,
+    take the first window's score.
+    """
+    W = window_scores.shape[0]
+    if W != n_windows(T, window_size):
+        raise ValueError(f"{W} window scores do not match T={T}, L={window_size}")
+    head = np.repeat(window_scores[:1], window_size - 1, axis=0)
+    return np.concatenate([head, window_scores], axis=0)
+
+
+def upsample(x: np.ndarray, down_len: int, T: int) -> np.ndarray:
+    """Undo `downsample` for scores: each block's value is repeated over its steps, `[T, ...]`."""
+    if down_len <= 1:
+        return x[:T]
+    return np.repeat(x, down_len, axis=0)[:T]

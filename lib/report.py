@@ -1,0 +1,66 @@
+"""Printed tables and plots of results."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+COLUMNS = (("data", "{}"), ("model", "{}"), ("precision", "{:.4f}"), ("recall", "{:.4f}"), ("f1", "{:.4f}"),
+           ("threshold", "{:.4g}"), ("delay", "{:.1f}"), ("ms/window", "{:.3f}"))
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns=COLUMNS) -> str:
+    """A fixed-width text table; missing or NaN cells print as '-'."""
+    def cell(row, name, fmt):
+        v = row.get(name)
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return "-"
+        return fmt.format(v)
+
+    body = [[cell(r, n, f) for n, f in columns] for r in rows]
+    head = [n for n, _ in columns]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    line = lambda cells: "  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
+
+
+def write_json(obj: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable))
+    tmp.replace(path)
+
+
+def _jsonable(x):
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def plot_scores(score: np.ndarray, labels: np.ndarray, threshold: float, title: str, path: Path) -> None:
+    """The anomaly score over time, labelled segments shaded, the threshold as a line."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lib.metrics import segments
+
+    fig, ax = plt.subplots(figsize=(12, 3.2))
+    t = np.arange(score.size)
+    ax.plot(t, score, lw=0.6, color="tab:blue", label="anomaly score")
+    for i, (s, e) in enumerate(segments(labels)):
+        ax.axvspan(s, e, color="tab:red", alpha=0.2, lw=0, label="labelled anomaly" if i == 0 else None)
+    ax.axhline(threshold, color="black", ls="--", lw=0.8, label="best-F1 threshold (oracle)")
+    ax.set_xlabel("test step")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,237 @@
+"""STAMP's adversarial training loop: two models, two optimisers.
+
+Per batch, with e the epoch (from 1), w_p(e) = pred_w0 / e,
+w_r(e) = recon_w0 / e and c(e) = 1 - 1/e:
+
+1. update the predictor on its MSE, and the reconstructor on its MSE;
+2. update the predictor on  w_p(e) * pred_loss + c(e) * adv_loss;
+3. update the reconstructor on  w_r(e) * recon_loss - c(e) * adv_loss;
+
+where adv_loss is the reconstructor's MSE on the window whose last H steps
+were filled in by the predictor. Early on (c = 0 at e = 1) both models learn
+their own task; later the predictor learns to produce windows the
+reconstructor rebuilds well, while the reconstructor learns to tell them apart.
+
+Model selection: the best epoch by validation pred_loss + recon_loss (the
+epoch-dependent weights make the weighted sums incomparable across epochs).
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from lib import checkpoint
+from lib.data.types import Prepared
+from lib.data.windows import gather_windows, window_starts
+from lib.errors import UserError
+
+log = logging.getLogger("llm_tsad")
+
+# Flags that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = {"epochs", "resume", "patience", "device", "threads", "data_root"}
+
+
+def schedule(epoch: int, cfg) -> tuple[float, float, float]:
+    """(w_p, w_r, c) for `epoch` >= 1."""
+    return cfg.pred_w0 / epoch, cfg.recon_w0 / epoch, 1.0 - 1.0 / epoch
+
+
+def iterate_windows(series: torch.Tensor, cfg, shuffle: bool, epoch: int = 0, max_windows: int = 0):
+    """Yield batches `[B, L, N, C]` of sliding windows of `series` `[T, N, C]`.
+
+    Shuffling uses its own generator seeded by (seed, epoch), so the batch
+    order of an epoch is the same whether or not the run was resumed.
+    """
+    starts = torch.from_numpy(window_starts(series.shape[0], cfg.window_size, max_windows))
+    if shuffle:
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        starts = starts[torch.randperm(starts.numel(), generator=gen)]
+    for i in range(0, starts.numel(), cfg.batch_size):
+        yield gather_windows(series, starts[i:i + cfg.batch_size].to(series.device), cfg.window_size)
+
+
+def split_batch(batch: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """batch `[B, L, N, C]` -> context `[B, L-H, N, C]`, target `[B, H, N]`, window `[B, L, N]`."""
+    return batch[:, : cfg.context_len], batch[:, cfg.context_len:, :, 0], batch[..., 0]
+
+
+def complete(window: torch.Tensor, forecast: torch.Tensor) -> torch.Tensor:
+    """The window `[B, L, N]` with its last H steps replaced by `forecast` `[B, H, N]`."""
+    return torch.cat([window[:, : window.shape[1] - forecast.shape[1]], forecast], dim=1)
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    best_val: float = float("inf")
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(self, cfg, pred: nn.Module, recon: nn.Module, data: Prepared, device: torch.device,
+                 paths: dict[str, Path], extra: dict[str, Any] | None = None):
+        self.cfg, self.pred, self.recon, self.data, self.device, self.paths = cfg, pred, recon, data, device, paths
+        self.extra = extra or {}
+        self.opt_p = torch.optim.Adam(self._trainable(pred), lr=cfg.pred_lr, weight_decay=cfg.weight_decay)
+        self.opt_r = torch.optim.Adam(self._trainable(recon), lr=cfg.ae_lr, weight_decay=cfg.weight_decay)
+        self.train_series = data.train.to(device)
+        self.val_series = data.val.to(device)
+        self.state = TrainState()
+
+    @staticmethod
+    def _trainable(model: nn.Module) -> list[nn.Parameter]:
+        return [p for p in model.parameters() if p.requires_grad]
+
+    # ---- one batch ---------------------------------------------------------
+    def train_step(self, batch: torch.Tensor, epoch: int) -> dict[str, float]:
+        cfg = self.cfg
+        w_p, w_r, c = schedule(epoch, cfg)
+        ctx, target, window = split_batch(batch, cfg)
+
+        # 1. each model on its own task
+        pred_loss = F.mse_loss(self.pred(ctx), target)
+        self.opt_p.zero_grad(set_to_none=True)
+        pred_loss.backward()
+        self.opt_p.step()
+        recon_loss = F.mse_loss(self.recon(window), window)
+        self.opt_r.zero_grad(set_to_none=True)
+        recon_loss.backward()
+        self.opt_r.step()
+
+        # 2. predictor: forecast well and fool the reconstructor
+        forecast = self.pred(ctx)
+        loss_p = w_p * F.mse_loss(forecast, target)
+        adv = torch.zeros((), device=batch.device)
+        if c > 0:  # at epoch 1 the adversarial weight is 0: skip the work, same result
+            filled = complete(window, forecast)
+            adv = F.mse_loss(self.recon(filled), filled)
+            loss_p = loss_p + c * adv
+        self.opt_p.zero_grad(set_to_none=True)
+        loss_p.backward()
+        self.opt_p.step()
+
+        # 3. reconstructor: rebuild real windows, not the predictor's
+        loss_r = w_r * F.mse_loss(self.recon(window), window)
+        if c > 0:
+            with torch.no_grad():
+                filled = complete(window, self.pred(ctx))
+            loss_r = loss_r - c * F.mse_loss(self.recon(filled), filled)
+        self.opt_r.zero_grad(set_to_none=True)
+        loss_r.backward()
+        self.opt_r.step()
+        return {"pred": pred_loss.item(), "recon": recon_loss.item(), "adv": adv.detach().item(),
+                "loss_p": loss_p.item(), "loss_r": loss_r.item()}
+
+    # ---- epochs -------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        self.pred.train()
+        self.recon.train()
+        sums: dict[str, float] = {}
+        n = 0
+        total = -(-len(window_starts(self.train_series.shape[0], self.cfg.window_size, self.cfg.max_train_windows))
+                  // self.cfg.batch_size)
+        batches = iterate_windows(self.train_series, self.cfg, True, epoch, self.cfg.max_train_windows)
+        bar = tqdm(batches, total=total, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, disable=None,
+                   mininterval=1.0)
+        for batch in bar:
+            losses = self.train_step(batch, epoch)
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n += 1
+            bar.set_postfix(pred=f"{losses['pred']:.4f}", recon=f"{losses['recon']:.4f}", refresh=False)
+        return {k: v / max(n, 1) for k, v in sums.items()}
+
+    @torch.no_grad()
+    def validation_losses(self, series: torch.Tensor) -> dict[str, float]:
+        """Mean pred / recon / adv MSE over every window of `series`, weighted by batch size."""
+        self.pred.eval()
+        self.recon.eval()
+        sums = {"pred": 0.0, "recon": 0.0, "adv": 0.0}
+        n = 0
+        for batch in iterate_windows(series, self.cfg, shuffle=False):
+            ctx, target, window = split_batch(batch, self.cfg)
+            forecast = self.pred(ctx)
+            filled = complete(window, forecast)
+            b = batch.shape[0]
+            sums["pred"] += F.mse_loss(forecast, target).item() * b
+            sums["recon"] += F.mse_loss(self.recon(window), window).item() * b
+            sums["adv"] += F.mse_loss(self.recon(filled), filled).item() * b
+            n += b
+        return {k: v / n for k, v in sums.items()}
+
+    def train(self) -> TrainState:
+        cfg = self.cfg
+        if cfg.resume:
+            self._load_last()
+        st = self.state
+        while st.epoch < cfg.epochs:
+            if cfg.patience and st.bad_epochs >= cfg.patience:
+                break
+            epoch = st.epoch + 1
+            t0 = time.perf_counter()
+            tr = self.train_epoch(epoch)
+            train_s = time.perf_counter() - t0
+            va = self.validation_losses(self.val_series)
+            val_loss = va["pred"] + va["recon"]
+            improved = val_loss < st.best_val
+            st.epoch = epoch
+            st.history.append({"epoch": epoch, "train_seconds": train_s, "val_loss": val_loss,
+                               **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()}})
+            if improved:
+                st.best_val, st.best_epoch, st.bad_epochs = val_loss, epoch, 0
+                checkpoint.save_atomic(self._model_state(), self.paths["best"])
+            else:
+                st.bad_epochs += 1
+            log.info("epoch %d: train pred %.5f recon %.5f adv %.5f | val pred %.5f recon %.5f adv %.5f | %.1fs%s",
+                     epoch, tr["pred"], tr["recon"], tr["adv"], va["pred"], va["recon"], va["adv"], train_s,
+                     "  * best, saved" if improved else "")
+            checkpoint.save_atomic(self._resume_state(), self.paths["last"])
+        if cfg.patience and st.bad_epochs >= cfg.patience:
+            log.info("early stop: validation loss has not improved for %d epochs", st.bad_epochs)
+        log.info("best epoch %d (val loss %.5f) -> %s", st.best_epoch, st.best_val, self.paths["best"])
+        return st
+
+    # ---- checkpoints ----------------------------------------------------------
+    def _model_state(self) -> dict[str, Any]:
+        d = self.data
+        return {"config": self.cfg.to_dict(), "pred": self.pred.state_dict(), "recon": self.recon.state_dict(),
+                "n_features": d.n_features, "names": d.names, "scaler_min": d.scaler_min,
+                "scaler_scale": d.scaler_scale, "epoch": self.state.epoch, "val_loss": self.state.best_val,
+                "git_commit": checkpoint.git_commit(), **self.extra}
+
+    def _resume_state(self) -> dict[str, Any]:
+        return {**self._model_state(), "opt_p": self.opt_p.state_dict(), "opt_r": self.opt_r.state_dict(),
+                "train_state": self.state.__dict__,
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
+
+    def _load_last(self) -> None:
+        path = self.paths["last"]
+        if not path.is_file():
+            log.info("--resume: no earlier run at %s, starting fresh", path)
+            return
+        ck = checkpoint.load(path, "resumable run")
+        stored = ck["config"]
+        diff = sorted(k for k, v in self.cfg.to_dict().items() if k not in RESUMABLE_CHANGES and stored.get(k) != v)
+        if diff:
+            raise UserError(f"--resume: {path} was trained with other settings ({', '.join(f'--{k} {stored.get(k)}' for k in diff[:4])})")
+        self.pred.load_state_dict(ck["pred"])
+        self.recon.load_state_dict(ck["recon"])
+        self.opt_p.load_state_dict(ck["opt_p"])
+        self.opt_r.load_state_dict(ck["opt_r"])
+        self.state = TrainState(**ck["train_state"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        np.random.set_state(ck["rng"]["numpy"])
+        random.setstate(ck["rng"]["python"])
+        log.info("resumed from %s after epoch %d", path, self.state.epoch)

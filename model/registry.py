@@ -1,0 +1,60 @@
+"""Model registries: `PRED` and `RECON` map a name to a class.
+
+Every prediction model maps a context `[B, L-H, N, C]` to a forecast
+`[B, H, N]`; every reconstruction model maps a window `[B, L, N]` to its
+reconstruction `[B, L, N]`. Both are built as `cls(cfg, n_features)`.
+Adding a model means adding one decorated class; nothing else changes.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch.nn as nn
+
+from lib.errors import UserError
+
+PRED: dict[str, type[nn.Module]] = {}
+RECON: dict[str, type[nn.Module]] = {}
+
+
+def _register(table: dict[str, type[nn.Module]], name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    def deco(cls: type[nn.Module]) -> type[nn.Module]:
+        if name in table:
+            raise ValueError(f"model {name} registered twice")
+        table[name] = cls
+        return cls
+    return deco
+
+
+def register_pred(name: str):
+    return _register(PRED, name)
+
+
+def register_recon(name: str):
+    return _register(RECON, name)
+
+
+def _load_all() -> None:
+    import model.ae  # noqa: F401
+    import model.gat  # noqa: F401
+    import model.mamba  # noqa: F401
+
+
+def _build(table: dict[str, type[nn.Module]], kind: str, name: str, cfg, n_features: int) -> nn.Module:
+    _load_all()
+    if name not in table:
+        raise UserError(f"unknown {kind} model {name!r}; known: {', '.join(sorted(table))}")
+    return table[name](cfg, n_features)
+
+
+def build_pred(cfg, n_features: int) -> nn.Module:
+    return _build(PRED, "prediction", cfg.pred_model, cfg, n_features)
+
+
+def build_recon(cfg, n_features: int) -> nn.Module:
+    return _build(RECON, "reconstruction", cfg.recon_model, cfg, n_features)
+
+
+def build_models(cfg, n_features: int, device) -> tuple[nn.Module, nn.Module]:
+    """The prediction and reconstruction branches, on `device`."""
+    return build_pred(cfg, n_features).to(device), build_recon(cfg, n_features).to(device)

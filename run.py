@@ -1,0 +1,79 @@
+"""Train a STAMP-style detector: prediction + reconstruction branches, adversarially coupled.
+
+    python run.py --data SMD --entity machine-1-2 --pred_model gat --recon_model ae
+
+The best checkpoint (with its config) goes to expe/pth/, the log to expe/log/.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from lib.checkpoint import run_paths
+from lib.config import Config, add_config_flags, overrides_from_args
+from lib.data import DATASETS, get_spec, list_entities, prepare
+from lib.errors import UserError, cli_main
+from lib.trainer import Trainer
+from lib.utils import pick_device, quiet_third_party, seed_everything, setup_logging
+from model.registry import build_models
+
+
+def parse_config(description: str, argv=None) -> tuple[Config, argparse.Namespace]:
+    parser = argparse.ArgumentParser(description=description)
+    add_config_flags(parser)
+    parser.add_argument("--list_data", action="store_true", help="list the datasets and exit")
+    args = parser.parse_args(argv)
+    cfg = Config(**overrides_from_args(args))
+    cfg.validate()
+    return cfg, args
+
+
+def print_datasets() -> None:
+    get_spec("synthetic")  # fills the registry
+    for name, spec in sorted(DATASETS.items()):
+        print(f"{name:10s} {spec.description}")
+
+
+def entities_of(cfg: Config) -> list[str]:
+    """`--entity all` expands to every entity present; otherwise the one given."""
+    return list_entities(cfg.data, cfg.resolved_data_root()) if cfg.entity == "all" else [cfg.entity]
+
+
+def train_one(cfg: Config) -> dict:
+    paths = run_paths(cfg)
+    log = setup_logging(paths["log"])
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    data = prepare(cfg)
+    log.info("training %s on %s", cfg.model_name, cfg.data_tag)
+    log.debug("config %s", cfg.to_json())
+    log.info("%s: %d features; windows: train %d, val %d, test %d (L=%d, H=%d)", data.source, data.n_features,
+             data.train.shape[0] - cfg.window_size + 1, data.val.shape[0] - cfg.window_size + 1,
+             data.test.shape[0] - cfg.window_size + 1, cfg.window_size, cfg.n_pred)
+    pred, recon = build_models(cfg, data.n_features, device)
+    n_params = {name: sum(p.numel() for p in m.parameters() if p.requires_grad) for name, m in (("pred", pred), ("recon", recon))}
+    log.info("trainable parameters: pred %d, recon %d; device %s", n_params["pred"], n_params["recon"], device)
+    state = Trainer(cfg, pred, recon, data, device, paths).train()
+    return {"entity": cfg.entity, "best_epoch": state.best_epoch, "best_val": state.best_val,
+            "epochs": state.epoch, "seconds_per_epoch": [h["train_seconds"] for h in state.history]}
+
+
+@cli_main
+def main() -> None:
+    cfg, args = parse_config(__doc__.splitlines()[0])
+    if args.list_data:
+        print_datasets()
+        return
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    quiet_third_party()
+    get_spec(cfg.data)
+    for entity in entities_of(cfg):
+        summary = train_one(cfg.replace(entity=entity))
+        if summary["best_epoch"] == 0 and cfg.epochs > 0:
+            raise UserError("training finished without a finite validation loss; check the data")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The adversarial training loop: learning, model selection, resume, seeds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from lib.checkpoint import load, run_paths
+from lib.data import prepare
+from lib.trainer import Trainer, schedule
+from lib.utils import seed_everything
+from model.registry import build_models
+from tests.conftest import tiny_config
+
+
+def train(cfg):
+    seed_everything(cfg.seed)
+    data = prepare(cfg)
+    pred, recon = build_models(cfg, data.n_features, torch.device("cpu"))
+    trainer = Trainer(cfg, pred, recon, data, torch.device("cpu"), run_paths(cfg))
+    return trainer.train(), trainer
+
+
+def test_schedule():
+    cfg = tiny_config(Path("unused"))
+    assert schedule(1, cfg) == (5.0, 3.0, 0.0)
+    assert schedule(4, cfg) == (1.25, 0.75, 0.75)
+
+
+def test_short_run_lowers_both_losses(tmp_path):
+    state, _ = train(tiny_config(tmp_path, epochs=4, syn_train_len=1500, ae_lr=3e-3))
+    first, last = state.history[0], state.history[-1]
+    assert last["train_pred"] < first["train_pred"] and last["train_recon"] < first["train_recon"]
+    assert last["val_pred"] < first["val_pred"] and last["val_recon"] < first["val_recon"]
+    ckpt = load(run_paths(tiny_config(tmp_path))["best"])
+    assert ckpt["epoch"] == state.best_epoch and ckpt["config"]["window_size"] == 8
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    full_cfg = tiny_config(tmp_path / "a", epochs=3, dropout=0.2)
+    train(full_cfg)
+    part_cfg = tiny_config(tmp_path / "b", epochs=1, dropout=0.2)
+    train(part_cfg)                                      # "killed" after epoch 1
+    state, _ = train(part_cfg.replace(epochs=3, resume=True))
+    assert [h["epoch"] for h in state.history] == [1, 2, 3]
+    for which in ("best", "last"):
+        a, b = load(run_paths(full_cfg)[which]), load(run_paths(part_cfg)[which])
+        assert a["epoch"] == b["epoch"]
+        for branch in ("pred", "recon"):
+            for k, v in a[branch].items():
+                torch.testing.assert_close(v, b[branch][k], atol=0, rtol=0, msg=f"{which} {branch} {k}")
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    import pytest
+    from lib.errors import UserError
+
+    train(tiny_config(tmp_path, epochs=1))
+    with pytest.raises(UserError, match="trained with other settings"):
+        train(tiny_config(tmp_path, epochs=2, resume=True, window_size=10))
+
+
+def test_early_stopping(tmp_path):
+    state, _ = train(tiny_config(tmp_path, epochs=10, patience=1, pred_lr=0.0, ae_lr=0.0))
+    assert state.epoch == 2 and state.best_epoch == 1
+
+
+def test_same_seed_same_model(tmp_path):
+    train(tiny_config(tmp_path / "a", epochs=1))
+    train(tiny_config(tmp_path / "b", epochs=1))
+    a, b = load(run_paths(tiny_config(tmp_path / "a"))["best"]), load(run_paths(tiny_config(tmp_path / "b"))["best"])
+    for k, v in a["pred"].items():
+        torch.testing.assert_close(v, b["pred"][k], atol=0, rtol=0)
