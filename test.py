@@ -29,7 +29,7 @@ from run import entities_of
 # Flags test.py may change relative to the checkpoint: they affect scoring or
 # where things are read and written, never the trained models.
 SCORING_FLAGS = {"test_alpha", "test_beta", "test_gamma", "topk", "score_norm", "norm_source", "score_agg",
-                 "smooth", "search_steps", "data_root", "device", "threads", "batch_size", "expe_dir",
+                 "smooth", "search_steps", "data_root", "device", "threads", "eval_batch_size", "expe_dir",
                  "nan_policy", "resume", "epochs", "patience"}
 
 

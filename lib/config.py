@@ -61,7 +61,8 @@ class Config:
 
     # ---- training ---------------------------------------------------------
     epochs: int = field(default=10, metadata={"help": "maximum epochs"})
-    batch_size: int = field(default=64, metadata={"help": "windows per batch"})
+    batch_size: int = field(default=64, metadata={"help": "windows per training batch"})
+    eval_batch_size: int = field(default=256, metadata={"help": "windows per batch when no gradient is needed"})
     pred_lr: float = field(default=1e-3, metadata={"help": "prediction-branch learning rate"})
     ae_lr: float = field(default=1e-3, metadata={"help": "reconstruction-branch learning rate"})
     weight_decay: float = field(default=1e-4, metadata={"help": "Adam weight decay"})
@@ -124,8 +125,8 @@ class Config:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{name} must be one of {'|'.join(allowed)}, got {getattr(self, name)!r}")
-        if self.down_len < 1 or self.batch_size < 1 or self.epochs < 0 or self.topk < 1:
-            raise UserError("--down_len, --batch_size and --topk must be >= 1, --epochs >= 0")
+        if min(self.down_len, self.batch_size, self.eval_batch_size, self.topk) < 1 or self.epochs < 0:
+            raise UserError("--down_len, --batch_size, --eval_batch_size and --topk must be >= 1, --epochs >= 0")
         if self.is_mas and not self.mas_list:
             raise UserError("--is_mas needs at least one length in --mas_windows")
 

@@ -33,7 +33,7 @@ def window_errors(pred: nn.Module, recon: nn.Module, series: torch.Tensor, cfg) 
     H = cfg.n_pred
     out: dict[str, list[np.ndarray]] = {k: [] for k in BRANCHES}
     t0 = time.perf_counter()
-    for batch in iterate_windows(series, cfg, shuffle=False):
+    for batch in iterate_windows(series, cfg, shuffle=False, batch_size=cfg.eval_batch_size):
         ctx, target, window = split_batch(batch, cfg)
         forecast = pred(ctx)
         filled = complete(window, forecast)

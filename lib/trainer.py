@@ -38,7 +38,7 @@ from lib.errors import UserError
 log = logging.getLogger("llm_tsad")
 
 # Flags that may change between an interrupted run and its resumption.
-RESUMABLE_CHANGES = {"epochs", "resume", "patience", "device", "threads", "data_root"}
+RESUMABLE_CHANGES = {"epochs", "resume", "patience", "device", "threads", "data_root", "eval_batch_size"}
 
 
 def schedule(epoch: int, cfg) -> tuple[float, float, float]:
@@ -46,8 +46,10 @@ def schedule(epoch: int, cfg) -> tuple[float, float, float]:
     return cfg.pred_w0 / epoch, cfg.recon_w0 / epoch, 1.0 - 1.0 / epoch
 
 
-def iterate_windows(series: torch.Tensor, cfg, shuffle: bool, epoch: int = 0, max_windows: int = 0):
-    """Yield batches `[B, L, N, C]` of sliding windows of `series` `[T, N, C]`.
+def iterate_windows(series: torch.Tensor, cfg, shuffle: bool, epoch: int = 0, max_windows: int = 0,
+                    batch_size: int = 0):
+    """Yield batches `[B, L, N, C]` of sliding windows of `series` `[T, N, C]`
+    (`batch_size` windows, default `cfg.batch_size`).
 
     Shuffling uses its own generator seeded by (seed, epoch), so the batch
     order of an epoch is the same whether or not the run was resumed.
@@ -56,8 +58,9 @@ def iterate_windows(series: torch.Tensor, cfg, shuffle: bool, epoch: int = 0, ma
     if shuffle:
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         starts = starts[torch.randperm(starts.numel(), generator=gen)]
-    for i in range(0, starts.numel(), cfg.batch_size):
-        yield gather_windows(series, starts[i:i + cfg.batch_size].to(series.device), cfg.window_size)
+    step = batch_size or cfg.batch_size
+    for i in range(0, starts.numel(), step):
+        yield gather_windows(series, starts[i:i + step].to(series.device), cfg.window_size)
 
 
 def split_batch(batch: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -160,7 +163,7 @@ class Trainer:
         self.recon.eval()
         sums = {"pred": 0.0, "recon": 0.0, "adv": 0.0}
         n = 0
-        for batch in iterate_windows(series, self.cfg, shuffle=False):
+        for batch in iterate_windows(series, self.cfg, shuffle=False, batch_size=self.cfg.eval_batch_size):
             ctx, target, window = split_batch(batch, self.cfg)
             forecast = self.pred(ctx)
             filled = complete(window, forecast)

@@ -53,3 +53,22 @@ def write_split(train: pd.DataFrame, test: pd.DataFrame, labels: np.ndarray, out
     train[common].assign(label=0).to_csv(out_dir / f"{name}_train.csv", index=False)
     test[common].assign(label=labels).to_csv(out_dir / f"{name}_test.csv", index=False)
     print(f"{name}: train {train[common].shape}, test {test[common].shape}, {int(labels.sum())} attack rows -> {out_dir}")
+
+
+def process_cli(doc: str, name: str, header: str, label_col: str, attack_values: tuple, train_labelled: bool) -> None:
+    """The whole command line of process_swat.py / process_wadi.py.
+
+    header: text of the header line (found by search, metadata rows skipped);
+    train_labelled: whether the normal-operation file has the label column too.
+    """
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--normal", type=Path, required=True, help="normal-operation CSV (training data)")
+    p.add_argument("--attack", type=Path, required=True, help="attack CSV with labels (test data)")
+    p.add_argument("--out", type=Path, default=Path("dataset") / name)
+    a = p.parse_args()
+    normal = read_itrust(a.normal, header)
+    train = split_label(normal, a.normal, label_col, attack_values)[0] if train_labelled else sensors(normal)
+    test, labels = split_label(read_itrust(a.attack, header), a.attack, label_col, attack_values)
+    write_split(train, test, labels, a.out, name)

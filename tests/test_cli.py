@@ -7,9 +7,9 @@ import sys
 
 from tests.conftest import REPO
 
-TINY = ["--data", "synthetic", "--syn_features", "3", "--syn_train_len", "600", "--syn_test_len", "400",
-        "--window_size", "8", "--n_pred", "2", "--d_model", "8", "--em_dim", "4", "--top_k", "2",
+TINY_MODEL = ["--window_size", "8", "--n_pred", "2", "--d_model", "8", "--em_dim", "4", "--top_k", "2",
         "--embed_size", "16", "--num_heads", "2", "--ffwd_size", "16", "--epochs", "2"]
+TINY = ["--data", "synthetic", "--syn_features", "3", "--syn_train_len", "600", "--syn_test_len", "400", *TINY_MODEL]
 
 
 def cli(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -43,3 +43,18 @@ def test_list_data():
     assert out.returncode == 0
     for name in ("SMD", "MSL", "SMAP", "SKAB", "PSM", "SWaT", "WADI", "generic", "synthetic"):
         assert name in out.stdout
+
+
+def test_entity_all_trains_and_scores_every_machine(tmp_path):
+    from tests.lib.data.test_readers import write_smd_txt
+
+    for name in ("machine-1-1", "machine-1-2"):
+        write_smd_txt(tmp_path / "data", name, n=60)
+    flags = ["--data", "SMD", "--entity", "all", "--data_root", str(tmp_path / "data"), "--expe_dir", str(tmp_path)]
+    trained = cli("run.py", *flags, *TINY_MODEL)
+    assert trained.returncode == 0, trained.stderr
+    assert sorted(p.name for p in (tmp_path / "pth").glob("best_*")) == [
+        "best_model_SMD_machine-1-1_gat_ae.pth", "best_model_SMD_machine-1-2_gat_ae.pth"]
+    scored = cli("test.py", *flags)
+    assert scored.returncode == 0, scored.stderr
+    assert "SMD_machine-1-1" in scored.stdout and "mean of 2" in scored.stdout

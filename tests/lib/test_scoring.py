@@ -39,3 +39,22 @@ def test_combination_weights_and_reference_statistics():
     only_recon = only_pred.replace(test_alpha=0, test_beta=1)
     assert np.argmax(window_scores(test, ref, only_recon)[0]) == 10
     assert np.argmax(window_scores(test, ref, only_pred)[0]) != 10
+
+
+def test_window_errors_do_not_depend_on_the_batch_size(tmp_path):
+    import torch
+
+    from lib.data import prepare
+    from lib.scoring import window_errors
+    from model.registry import build_models
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config(tmp_path)
+    data = prepare(cfg)
+    torch.manual_seed(0)
+    pred, recon = build_models(cfg, data.n_features, torch.device("cpu"))
+    big = window_errors(pred, recon, data.test, cfg.replace(eval_batch_size=256))
+    small = window_errors(pred, recon, data.test, cfg.replace(eval_batch_size=7))
+    assert big["pred"].shape == (data.test.shape[0] - cfg.window_size + 1, cfg.n_pred, data.n_features)
+    for k in ("pred", "recon", "adv"):
+        np.testing.assert_allclose(big[k], small[k], atol=1e-6, rtol=0)
