@@ -59,6 +59,22 @@ class Config:
     mamba_d_state: int = field(default=16, metadata={"help": "mamba: SSM state size"})
     mamba_latent: int = field(default=16, metadata={"help": "mamba: bottleneck size of the window code"})
 
+    llm_backend: str = field(default="gpt2", metadata={"help": "llm: gpt2 | llama | bert"})
+    llm_model: str = field(default="tiny", metadata={"help": "llm: local folder or hub id; 'tiny' = a tiny random model"})
+    llm_layers: int = field(default=2, metadata={"help": "llm: keep the first k layers (0 = all)"})
+    llm_pretrained: bool = field(default=True, metadata={"help": "llm: False = same architecture, random weights"})
+    llm_dtype: str = field(default="float32", metadata={"help": "llm: float32 | bfloat16 | float16 for the frozen LLM"})
+    llm_prompt_mode: str = field(default="dataset", metadata={"help": "llm: none | dataset | stats_short | stats"})
+    llm_top_k_lags: int = field(default=5, metadata={"help": "llm: autocorrelation lags in the stats prompt"})
+    llm_use_mas: bool = field(default=True, metadata={"help": "llm: feed the --is_mas channels as extra inputs"})
+    llm_prefix_cache: bool = field(default=True, metadata={"help": "llm: reuse the prompt's key/value cache (causal backends)"})
+    llm_patch_len: int = field(default=4, metadata={"help": "llm: patch length"})
+    llm_stride: int = field(default=2, metadata={"help": "llm: patch stride"})
+    llm_d_model: int = field(default=16, metadata={"help": "llm: patch-embedding width"})
+    llm_n_heads: int = field(default=4, metadata={"help": "llm: reprogramming heads"})
+    llm_num_tokens: int = field(default=100, metadata={"help": "llm: text prototypes"})
+    llm_d_ff: int = field(default=32, metadata={"help": "llm: hidden dims kept for the head"})
+
     # ---- training ---------------------------------------------------------
     epochs: int = field(default=10, metadata={"help": "maximum epochs"})
     batch_size: int = field(default=64, metadata={"help": "windows per training batch"})
@@ -121,12 +137,15 @@ class Config:
             raise UserError(f"--val_ratio must be in (0, 1), got {self.val_ratio}")
         choices = {"nan_policy": ("refuse", "fill"), "score_norm": ("iqr", "std"),
                    "norm_source": ("val", "test"), "score_agg": ("max", "sum", "mean"),
-                   "device": ("auto", "cpu", "cuda")}
+                   "device": ("auto", "cpu", "cuda"), "llm_dtype": ("float32", "bfloat16", "float16"),
+                   "llm_prompt_mode": ("none", "dataset", "stats_short", "stats")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{name} must be one of {'|'.join(allowed)}, got {getattr(self, name)!r}")
         if min(self.down_len, self.batch_size, self.eval_batch_size, self.topk) < 1 or self.epochs < 0:
             raise UserError("--down_len, --batch_size, --eval_batch_size and --topk must be >= 1, --epochs >= 0")
+        if self.pred_model == "llm" and self.llm_patch_len > self.context_len:
+            raise UserError(f"--llm_patch_len {self.llm_patch_len} is longer than the context ({self.context_len} steps)")
         if self.is_mas and not self.mas_list:
             raise UserError("--is_mas needs at least one length in --mas_windows")
 

@@ -1,0 +1,88 @@
+"""The Time-LLM prediction branch on tiny random backbones."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.llm_backends import BACKENDS
+from model.llm_time_llm import ReprogrammingLayer
+from model.prompts import PROMPT_MODES, series_prompts, top_lags
+from model.registry import build_pred
+from tests.conftest import tiny_config
+
+N = 3
+
+
+def llm_cfg(tmp_path, **kw):
+    return tiny_config(tmp_path, pred_model="llm", window_size=12, n_pred=2, **kw)
+
+
+def test_reprogramming_layer_shapes():
+    layer = ReprogrammingLayer(d_model=8, n_heads=2, d_llm=12, dropout=0.0)
+    assert layer(torch.rand(5, 7, 8), torch.rand(20, 12)).shape == (5, 7, 12)
+
+
+def test_top_lags_finds_the_period():
+    t = torch.arange(200, dtype=torch.float32)
+    lags = top_lags(torch.sin(2 * torch.pi * t / 25)[None], 3)
+    assert 25 in lags[0].tolist() and 0 not in lags[0].tolist()
+
+
+def test_prompt_modes():
+    x = torch.tensor([[0.0, 1.0, 2.0, 3.0], [3.0, 2.0, 1.0, 0.0]])
+    assert series_prompts(x, "none", "D.", 2, 2) is None
+    same = series_prompts(x, "dataset", "D.", 2, 2)
+    assert same[0] == same[1] and "forecast the next 2 steps from the previous 4" in same[0]
+    short = series_prompts(x, "stats_short", "D.", 2, 2)
+    assert "upward" in short[0] and "downward" in short[1] and "lags" not in short[0]
+    assert "top 2 lags" in series_prompts(x, "stats", "D.", 2, 2)[0]
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_llm_is_frozen_and_width_read_from_config(tmp_path, backend):
+    model = build_pred(llm_cfg(tmp_path, llm_backend=backend), N)
+    llm = model.forecaster.llm
+    assert all(not p.requires_grad for p in llm.parameters())
+    assert model.forecaster.d_llm == llm.config.hidden_size
+    model.train()
+    assert not llm.training
+
+
+@pytest.mark.parametrize("backend", ["gpt2", "llama"])
+@pytest.mark.parametrize("mode", PROMPT_MODES)
+def test_prefix_cache_equals_plain_path(tmp_path, backend, mode):
+    """Same predictions and the same gradients on every trainable parameter, to 1e-5."""
+    cfg = llm_cfg(tmp_path, llm_backend=backend, llm_prompt_mode=mode, is_mas=True, dropout=0.0)
+    torch.manual_seed(0)
+    cached = build_pred(cfg, N)
+    plain = build_pred(cfg.replace(llm_prefix_cache=False), N)
+    plain.load_state_dict(cached.state_dict())
+    assert cached.forecaster.use_cache and not plain.forecaster.use_cache
+    x = torch.rand(4, cfg.context_len, N, cfg.in_channels)
+    outs = []
+    for model in (cached, plain):
+        model.train()
+        y = model(x)
+        (y ** 2).mean().backward()
+        outs.append((y.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}))
+    torch.testing.assert_close(outs[0][0], outs[1][0], atol=1e-5, rtol=1e-5)
+    assert outs[0][1].keys() == outs[1][1].keys() and len(outs[0][1]) > 0
+    for name, g in outs[0][1].items():
+        torch.testing.assert_close(g, outs[1][1][name], atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_llm_window_does_not_depend_on_its_batch(tmp_path):
+    cfg = llm_cfg(tmp_path, llm_prompt_mode="stats")
+    model = build_pred(cfg, N).eval()
+    x = torch.rand(6, cfg.context_len, N, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x[:1]), model(x)[:1], atol=1e-5, rtol=1e-5)
+
+
+def test_llm_use_mas_changes_the_inputs(tmp_path):
+    cfg = llm_cfg(tmp_path, is_mas=True)
+    with_mas, without = build_pred(cfg, N), build_pred(cfg.replace(llm_use_mas=False), N)
+    x = torch.rand(2, cfg.context_len, N, cfg.in_channels)
+    assert with_mas(x).shape == without(x).shape == (2, cfg.n_pred, N)
+    head_in = lambda m: m.forecaster.head[1].in_features
+    assert head_in(with_mas) == cfg.in_channels * head_in(without)
