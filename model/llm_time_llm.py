@@ -25,6 +25,8 @@ from transformers import DynamicCache
 
 from model.llm_backends import Backend, word_embeddings
 
+PREFIX_MEMO = 256  # prompts whose keys/values are kept between calls
+
 
 class ReprogrammingLayer(nn.Module):
     """Cross-attention from patch embeddings to text prototypes.
@@ -73,6 +75,11 @@ class TimeLLMForecaster(nn.Module):
         self.head = nn.Sequential(nn.Flatten(start_dim=1), nn.Linear(n_channels * self.n_patches * self.d_ff, n_pred),
                                   nn.Dropout(dropout))
         self._token_cache: dict[str, torch.Tensor] = {}
+        self._prefix_cache: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._prefix_cache.clear()  # loaded LLM weights invalidate memorised keys/values
+        super()._load_from_state_dict(*args, **kwargs)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -112,14 +119,26 @@ class TimeLLMForecaster(nn.Module):
         full = torch.cat([prefix.expand(tokens.shape[0], -1, -1), tokens.to(prefix.dtype)], dim=1)
         return self.llm(inputs_embeds=full, use_cache=False).last_hidden_state[:, prefix.shape[0]:].float()
 
-    def _run_cached(self, tokens: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
+    def prefix_keys_values(self, text: str, prefix: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The prompt's per-layer keys/values `[1, heads, S, d]`, kept for the most recent
+        `PREFIX_MEMO` prompts: in `dataset` mode one prompt serves every batch."""
+        key = (text, prefix.device, prefix.dtype)
+        kv = self._prefix_cache.get(key)
+        if kv is None:
+            with torch.no_grad():
+                kv = _layers(self.llm(inputs_embeds=prefix[None], use_cache=True).past_key_values)
+            if len(self._prefix_cache) >= PREFIX_MEMO:
+                self._prefix_cache.pop(next(iter(self._prefix_cache)))
+            self._prefix_cache[key] = kv
+        return kv
+
+    def _run_cached(self, tokens: torch.Tensor, prefix: torch.Tensor, text: str) -> torch.Tensor:
         """Same as `_run(tokens, prefix)`, with the prompt's keys/values computed once."""
-        with torch.no_grad():
-            cache = self.llm(inputs_embeds=prefix[None], use_cache=True).past_key_values
         B, S = tokens.shape[0], prefix.shape[0]
-        # a fresh cache per call: DynamicCache.update concatenates in place
+        # a fresh cache per call, expanded without copying: DynamicCache.update concatenates
+        # in place, so a reused cache object would grow from call to call
         fresh = DynamicCache(ddp_cache_data=[(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1))
-                                             for k, v in _layers(cache)])
+                                             for k, v in self.prefix_keys_values(text, prefix)])
         positions = torch.arange(S, S + tokens.shape[1], device=tokens.device)[None].expand(B, -1)
         out = self.llm(inputs_embeds=tokens.to(prefix.dtype), past_key_values=fresh, position_ids=positions,
                        cache_position=positions[0], use_cache=True)
@@ -140,8 +159,10 @@ class TimeLLMForecaster(nn.Module):
             for text, rows in groups.items():
                 idx = torch.tensor(rows, device=x.device)
                 prefix = self.embed_prompt(text, x.device)
-                run = self._run_cached if self.use_cache else self._run
-                hidden[idx] = run(tokens[idx], prefix)
+                if self.use_cache:
+                    hidden[idx] = self._run_cached(tokens[idx], prefix, text)
+                else:
+                    hidden[idx] = self._run(tokens[idx], prefix)
         out = self.head(hidden[..., : self.d_ff])                                # [B, H]
         return out * std[:, 0] + mean[:, 0]
 

@@ -66,6 +66,8 @@ def test_prefix_cache_equals_plain_path(tmp_path, backend, mode):
         (y ** 2).mean().backward()
         outs.append((y.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}))
     torch.testing.assert_close(outs[0][0], outs[1][0], atol=1e-5, rtol=1e-5)
+    with torch.no_grad():  # a second call reuses the memorised prefix and must not drift
+        torch.testing.assert_close(cached(x), outs[0][0], atol=1e-6, rtol=1e-6)
     assert outs[0][1].keys() == outs[1][1].keys() and len(outs[0][1]) > 0
     for name, g in outs[0][1].items():
         torch.testing.assert_close(g, outs[1][1][name], atol=1e-5, rtol=1e-5, msg=name)
