@@ -61,10 +61,11 @@ class TimeLLMForecaster(nn.Module):
                  patch_len: int, stride: int, d_model: int, n_heads: int, num_tokens: int, d_ff: int,
                  dropout: float, prefix_cache: bool):
         super().__init__()
-        self.llm, self.tokenizer, self.backend = llm, tokenizer, backend
+        self.llm, self.tokenizer = llm, tokenizer
         self.d_llm = llm.config.hidden_size
         self.patch_len, self.stride = patch_len, stride
-        self.n_patches = (context_len - patch_len) // stride + 2  # +1 for the replicated right pad
+        # (T - p) // s + 1 patches, plus one more from the `stride` values padded on the right
+        self.n_patches = (context_len - patch_len) // stride + 2
         self.d_ff = min(d_ff, self.d_llm)
         self.use_cache = prefix_cache and backend.causal
         vocab = word_embeddings(llm).shape[0]
