@@ -59,11 +59,15 @@ class Config:
     mamba_d_state: int = field(default=16, metadata={"help": "mamba: SSM state size"})
     mamba_latent: int = field(default=16, metadata={"help": "mamba: bottleneck size of the window code"})
 
-    llm_backend: str = field(default="gpt2", metadata={"help": "llm: gpt2 | llama | bert"})
-    llm_model: str = field(default="tiny", metadata={"help": "llm: local folder or hub id; 'tiny' = a tiny random model"})
-    llm_layers: int = field(default=2, metadata={"help": "llm: keep the first k layers (0 = all)"})
+    llm_backend: str = field(default="llama", metadata={"help": "llm: gpt2 | llama | bert"})
+    llm_model: str = field(default="", metadata={"help": "llm: empty = the backend's default (llama: bundled SmolLM2-135M, "
+                                                          "bert: bundled MiniLM, gpt2: hub id gpt2); smollm2 | minilm | "
+                                                          "tiny (random, for tests) | a local folder | a hub id"})
+    llm_layers: int = field(default=6, metadata={"help": "llm: keep the first k layers (0 = all)"})
     llm_pretrained: bool = field(default=True, metadata={"help": "llm: False = same architecture, random weights"})
     llm_dtype: str = field(default="float32", metadata={"help": "llm: float32 | bfloat16 | float16 for the frozen LLM"})
+    llm_load_in_4bit: bool = field(default=False, metadata={"help": "llm: 4-bit weights via bitsandbytes (CUDA only)"})
+    llm_load_in_8bit: bool = field(default=False, metadata={"help": "llm: 8-bit weights via bitsandbytes (CUDA only)"})
     llm_prompt_mode: str = field(default="dataset", metadata={"help": "llm: none | dataset | stats_short | stats"})
     llm_top_k_lags: int = field(default=5, metadata={"help": "llm: autocorrelation lags in the stats prompt"})
     llm_use_mas: bool = field(default=True, metadata={"help": "llm: feed the --is_mas channels as extra inputs"})
@@ -74,6 +78,8 @@ class Config:
     llm_n_heads: int = field(default=4, metadata={"help": "llm: reprogramming heads"})
     llm_num_tokens: int = field(default=100, metadata={"help": "llm: text prototypes"})
     llm_d_ff: int = field(default=32, metadata={"help": "llm: hidden dims kept for the head"})
+    llm_vocab_subset: int = field(default=0, metadata={"help": "llm: prototypes map only the first k token ids "
+                                                                 "(BPE order, roughly by frequency; 0 = whole vocabulary)"})
 
     # ---- training ---------------------------------------------------------
     epochs: int = field(default=10, metadata={"help": "maximum epochs"})
@@ -138,7 +144,8 @@ class Config:
         choices = {"nan_policy": ("refuse", "fill"), "score_norm": ("iqr", "std"),
                    "norm_source": ("val", "test"), "score_agg": ("max", "sum", "mean"),
                    "device": ("auto", "cpu", "cuda"), "llm_dtype": ("float32", "bfloat16", "float16"),
-                   "llm_prompt_mode": ("none", "dataset", "stats_short", "stats")}
+                   "llm_prompt_mode": ("none", "dataset", "stats_short", "stats"),
+                   "llm_backend": ("gpt2", "llama", "bert")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{name} must be one of {'|'.join(allowed)}, got {getattr(self, name)!r}")

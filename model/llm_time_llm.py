@@ -9,23 +9,30 @@ are laid side by side in one sequence).
       -> first d_ff dims, flattened [B, C*P*d_ff] -> linear head [B, H]
       -> de-norm with channel 0's statistics
 
+Prompts of different lengths share one LLM call: every row's sequence is
+[shared prompt | own prompt, right-padded | patch tokens], with an attention
+mask over the padding and explicit position ids, so each row computes what it
+would alone (tests check this against unpadded single-row runs).
+
 Prefix cache (causal backends): the prompt's hidden states depend on no
-trainable parameter, so each distinct prompt is run once without gradients
-and the patch tokens attend to its keys/values. Rows are grouped by
-identical prompt text, so no padding is needed: in `dataset` mode one group
-holds the whole batch; in the stats modes the groups are small.
+trainable parameter. The shared prompt's keys/values are computed once and
+kept between batches (in `dataset` mode that is the whole prompt); the rows'
+own texts are deduplicated and run once per batch without gradients, on top
+of it; only the patch tokens run with gradients, attending to that cache.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from transformers import DynamicCache
 
 from model.llm_backends import Backend, word_embeddings
+from model.prompts import Prompts
 
-PREFIX_MEMO = 256  # prompts whose keys/values are kept between calls
+SHARED_MEMO = 8  # shared prompts whose keys/values are kept between calls
 
 
 class ReprogrammingLayer(nn.Module):
@@ -55,11 +62,11 @@ class ReprogrammingLayer(nn.Module):
 
 
 class TimeLLMForecaster(nn.Module):
-    """Series `[B, C, T]` (+ optional prompt texts) -> forecast of channel 0 `[B, H]`."""
+    """Series `[B, C, T]` (+ optional prompts) -> forecast of channel 0 `[B, H]`."""
 
     def __init__(self, llm: nn.Module, tokenizer, backend: Backend, n_channels: int, context_len: int, n_pred: int,
                  patch_len: int, stride: int, d_model: int, n_heads: int, num_tokens: int, d_ff: int,
-                 dropout: float, prefix_cache: bool):
+                 dropout: float, prefix_cache: bool, vocab_subset: int = 0):
         super().__init__()
         self.llm, self.tokenizer = llm, tokenizer
         self.d_llm = llm.config.hidden_size
@@ -69,23 +76,39 @@ class TimeLLMForecaster(nn.Module):
         self.d_ff = min(d_ff, self.d_llm)
         self.use_cache = prefix_cache and backend.causal
         vocab = word_embeddings(llm).shape[0]
+        self.vocab_used = min(vocab_subset, vocab) if vocab_subset > 0 else vocab
         self.patch_embed = nn.Linear(patch_len, d_model)
         self.embed_dropout = nn.Dropout(dropout)
-        self.prototypes = nn.Linear(vocab, num_tokens)
+        self.prototypes = nn.Linear(self.vocab_used, num_tokens)
         self.reprogram = ReprogrammingLayer(d_model, n_heads, self.d_llm, dropout)
         self.head = nn.Sequential(nn.Flatten(start_dim=1), nn.Linear(n_channels * self.n_patches * self.d_ff, n_pred),
                                   nn.Dropout(dropout))
-        self._token_cache: dict[str, torch.Tensor] = {}
-        self._prefix_cache: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._shared_kv: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._eval_prototypes: torch.Tensor | None = None
+        self.register_state_dict_post_hook(_drop_frozen_llm)
 
-    def _load_from_state_dict(self, *args, **kwargs):
-        self._prefix_cache.clear()  # loaded LLM weights invalidate memorised keys/values
-        super()._load_from_state_dict(*args, **kwargs)
+    # ---- checkpoints hold the trainable part only ---------------------------------
+    # The frozen LLM is rebuilt from the config (bundled package, local folder,
+    # hub id or seeded random init), so checkpoints stay a few MB.
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self._forget()  # new weights invalidate memorised prototypes (and LLM keys/values)
+        for name, value in self.llm.state_dict().items():
+            state_dict.setdefault(f"{prefix}llm.{name}", value)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _forget(self) -> None:
+        self._shared_kv.clear()
+        self._eval_prototypes = None
 
     def train(self, mode: bool = True):
         super().train(mode)
         self.llm.eval()  # frozen: no dropout inside the LLM, ever
+        self._eval_prototypes = None
         return self
+
+    @property
+    def llm_dtype(self) -> torch.dtype:
+        return word_embeddings(self.llm).dtype
 
     # ---- pieces ---------------------------------------------------------------
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,83 +116,171 @@ class TimeLLMForecaster(nn.Module):
         x = torch.cat([x, x[..., -1:].expand(-1, -1, self.stride)], dim=-1)
         return x.unfold(-1, self.patch_len, self.stride).flatten(1, 2)
 
-    def prompt_ids(self, text: str, device: torch.device) -> torch.Tensor:
-        """Token ids `[S]` of a prompt, tokenised once per distinct text."""
-        ids = self._token_cache.get(text)
-        if ids is None:
-            ids = torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
-            self._token_cache[text] = ids
-        return ids.to(device)
+    def text_prototypes(self) -> torch.Tensor:
+        """`[num_tokens, d_llm]`: a trainable map of the (first `vocab_used`) word embeddings.
 
-    def embed_prompt(self, text: str, device: torch.device) -> torch.Tensor:
-        return self.llm.get_input_embeddings()(self.prompt_ids(text, device))  # [S, d_llm]
+        Without gradients in eval mode they cannot change between calls, so they
+        are computed once (the map over the whole vocabulary is the costliest
+        matmul of a forward pass).
+        """
+        frozen = not (self.training or torch.is_grad_enabled())
+        if frozen and self._eval_prototypes is not None:
+            return self._eval_prototypes
+        table = word_embeddings(self.llm)[: self.vocab_used].float()
+        protos = self.prototypes(table.T).T
+        if frozen:
+            self._eval_prototypes = protos
+        return protos
 
     def patch_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised series `[B, C, T]` -> reprogrammed patch tokens `[B, C*P, d_llm]`."""
         emb = self.embed_dropout(self.patch_embed(self.patchify(x)))
-        protos = self.prototypes(word_embeddings(self.llm).T.to(emb.dtype)).T    # [num_tokens, d_llm]
-        return self.reprogram(emb, protos)
+        return self.reprogram(emb, self.text_prototypes())
+
+    def encode(self, texts: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids of `texts`, right-padded: ids `[U, L]` and their lengths `[U]`."""
+        ids = [self.tokenizer.encode(t) for t in texts]
+        lengths = torch.tensor([len(i) for i in ids], device=device)
+        out = torch.zeros(len(ids), int(lengths.max()) if ids else 0, dtype=torch.long, device=device)
+        for r, row in enumerate(ids):
+            out[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+        return out, lengths
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.llm.get_input_embeddings()(ids)
 
     # ---- the LLM pass -------------------------------------------------------------
-    def _run(self, tokens: torch.Tensor, prefix: torch.Tensor | None) -> torch.Tensor:
-        """Hidden states of the patch tokens `[b, P, d_llm]` after an optional
-        shared prompt `[S, d_llm]`, plain path (the prompt goes through with them)."""
-        dtype = next(self.llm.parameters()).dtype
-        if prefix is None:
-            return self.llm(inputs_embeds=tokens.to(dtype), use_cache=False).last_hidden_state.float()
-        full = torch.cat([prefix.expand(tokens.shape[0], -1, -1), tokens.to(prefix.dtype)], dim=1)
-        return self.llm(inputs_embeds=full, use_cache=False).last_hidden_state[:, prefix.shape[0]:].float()
-
-    def prefix_keys_values(self, text: str, prefix: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The prompt's per-layer keys/values `[1, heads, S, d]`, kept for the most recent
-        `PREFIX_MEMO` prompts: in `dataset` mode one prompt serves every batch."""
-        key = (text, prefix.device, prefix.dtype)
-        kv = self._prefix_cache.get(key)
-        if kv is None:
-            with torch.no_grad():
-                kv = _layers(self.llm(inputs_embeds=prefix[None], use_cache=True).past_key_values)
-            if len(self._prefix_cache) >= PREFIX_MEMO:
-                self._prefix_cache.pop(next(iter(self._prefix_cache)))
-            self._prefix_cache[key] = kv
-        return kv
-
-    def _run_cached(self, tokens: torch.Tensor, prefix: torch.Tensor, text: str) -> torch.Tensor:
-        """Same as `_run(tokens, prefix)`, with the prompt's keys/values computed once."""
-        B, S = tokens.shape[0], prefix.shape[0]
-        # a fresh cache per call, expanded without copying: DynamicCache.update concatenates
-        # in place, so a reused cache object would grow from call to call
-        fresh = DynamicCache(ddp_cache_data=[(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1))
-                                             for k, v in self.prefix_keys_values(text, prefix)])
-        positions = torch.arange(S, S + tokens.shape[1], device=tokens.device)[None].expand(B, -1)
-        out = self.llm(inputs_embeds=tokens.to(prefix.dtype), past_key_values=fresh, position_ids=positions,
-                       cache_position=positions[0], use_cache=True)
-        return out.last_hidden_state.float()
-
-    def forward(self, x: torch.Tensor, prompts: list[str] | None = None) -> torch.Tensor:
-        """x `[B, C, T]` raw series; prompts: one text per row, or None -> `[B, H]`."""
+    def forward(self, x: torch.Tensor, prompts: Prompts | None = None) -> torch.Tensor:
+        """x `[B, C, T]` raw series; prompts: one per row, or None -> `[B, H]`."""
         mean = x.mean(dim=-1, keepdim=True).detach()
         std = torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + 1e-5).detach()
-        tokens = self.patch_tokens((x - mean) / std)                              # [B, C*P, d_llm]
+        tokens = self.patch_tokens((x - mean) / std).to(self.llm_dtype)        # [B, C*P, d_llm]
         if prompts is None:
-            hidden = self._run(tokens, None)
+            hidden = self.llm(inputs_embeds=tokens, use_cache=False).last_hidden_state
         else:
-            hidden = torch.empty(tokens.shape[0], tokens.shape[1], self.d_llm, device=x.device)
-            groups: dict[str, list[int]] = {}
-            for i, text in enumerate(prompts):
-                groups.setdefault(text, []).append(i)
-            for text, rows in groups.items():
-                idx = torch.tensor(rows, device=x.device)
-                prefix = self.embed_prompt(text, x.device)
-                if self.use_cache:
-                    hidden[idx] = self._run_cached(tokens[idx], prefix, text)
-                else:
-                    hidden[idx] = self._run(tokens[idx], prefix)
-        out = self.head(hidden[..., : self.d_ff])                                # [B, H]
+            layout = PromptLayout.build(self, prompts, tokens.shape[0], tokens.device)
+            hidden = self._run_cached(tokens, layout) if self.use_cache else self._run_plain(tokens, layout)
+        out = self.head(hidden[..., : self.d_ff].float())                        # [B, H]
         return out * std[:, 0] + mean[:, 0]
+
+    def _run_plain(self, tokens: torch.Tensor, lay: "PromptLayout") -> torch.Tensor:
+        """Patch-token states `[B, P, d_llm]`: the whole prompt runs with them, in one padded batch."""
+        B, P = tokens.shape[:2]
+        parts = [self.embed(lay.shared_ids)[None].expand(B, -1, -1)]
+        if lay.row_ids is not None:
+            parts.append(self.embed(lay.row_ids)[lay.inverse])
+        full = torch.cat(parts + [tokens], dim=1)
+        positions = torch.cat([lay.prompt_positions(B), lay.token_positions(B, P)], dim=1)
+        out = self.llm(inputs_embeds=full, attention_mask=lay.mask(B, P), position_ids=positions, use_cache=False)
+        return out.last_hidden_state[:, lay.prompt_len:]
+
+    def _run_cached(self, tokens: torch.Tensor, lay: "PromptLayout") -> torch.Tensor:
+        """Same as `_run_plain`; the prompt's keys/values are computed without gradients,
+        the shared part once for all batches."""
+        B, P = tokens.shape[:2]
+        kv = self.shared_keys_values(lay)                                       # [1, h, S0, d] per layer
+        if lay.row_ids is not None:
+            kv = [(k[lay.inverse], v[lay.inverse]) for k, v in self.row_keys_values(lay, kv)]
+        else:
+            kv = [(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in kv]
+        # a fresh cache object per call: DynamicCache.update concatenates in place,
+        # so a reused one would grow from call to call
+        out = self.llm(inputs_embeds=tokens, past_key_values=DynamicCache(ddp_cache_data=kv),
+                       attention_mask=lay.mask(B, P), position_ids=lay.token_positions(B, P),
+                       cache_position=torch.arange(lay.prompt_len, lay.prompt_len + P, device=tokens.device),
+                       use_cache=True)
+        return out.last_hidden_state
+
+    def shared_keys_values(self, lay: "PromptLayout") -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The shared prompt's per-layer keys/values `[1, heads, S0, d]`, kept between calls."""
+        key = (lay.shared, lay.shared_ids.device, self.llm_dtype)
+        kv = self._shared_kv.get(key)
+        if kv is None:
+            with torch.no_grad():
+                out = self.llm(inputs_embeds=self.embed(lay.shared_ids)[None], use_cache=True)
+            kv = _layers(out.past_key_values)
+            if len(self._shared_kv) >= SHARED_MEMO:
+                self._shared_kv.pop(next(iter(self._shared_kv)))
+            self._shared_kv[key] = kv
+        return kv
+
+    @torch.no_grad()
+    def row_keys_values(self, lay: "PromptLayout", shared: list[tuple[torch.Tensor, torch.Tensor]]
+                        ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Keys/values `[U, heads, S0 + L, d]` of each distinct row prompt after the shared one."""
+        U, L = lay.row_ids.shape
+        S0 = lay.shared_ids.shape[0]
+        cache = DynamicCache(ddp_cache_data=[(k.expand(U, -1, -1, -1), v.expand(U, -1, -1, -1)) for k, v in shared])
+        mask = torch.cat([torch.ones(U, S0, dtype=torch.long, device=lay.row_ids.device), lay.row_mask], dim=1)
+        positions = S0 + torch.arange(L, device=lay.row_ids.device)
+        out = self.llm(inputs_embeds=self.embed(lay.row_ids), past_key_values=cache, attention_mask=mask,
+                       position_ids=positions[None].expand(U, -1), cache_position=positions, use_cache=True)
+        return _layers(out.past_key_values)
+
+
+@dataclass
+class PromptLayout:
+    """Where each row's prompt tokens sit in the padded sequence.
+
+    shared_ids `[S0]`; row_ids `[U, L]` the distinct row texts, right-padded,
+    with row_mask `[U, L]` and lengths `[U]`; inverse `[B]` maps rows to them.
+    """
+
+    shared: str
+    shared_ids: torch.Tensor
+    row_ids: torch.Tensor | None = None
+    row_mask: torch.Tensor | None = None
+    lengths: torch.Tensor | None = None
+    inverse: torch.Tensor | None = None
+
+    @classmethod
+    def build(cls, model: TimeLLMForecaster, prompts: Prompts, B: int, device: torch.device) -> "PromptLayout":
+        shared_ids = torch.tensor(model.tokenizer.encode(prompts.shared), dtype=torch.long, device=device)
+        if prompts.rows is None:
+            return cls(prompts.shared, shared_ids)
+        distinct: dict[str, int] = {}
+        inverse = torch.tensor([distinct.setdefault(r, len(distinct)) for r in prompts.rows], device=device)
+        row_ids, lengths = model.encode(list(distinct), device)
+        row_mask = (torch.arange(row_ids.shape[1], device=device)[None] < lengths[:, None]).long()
+        return cls(prompts.shared, shared_ids, row_ids, row_mask, lengths, inverse)
+
+    @property
+    def prompt_len(self) -> int:
+        """S0 + L: the padded prompt length, the same for every row."""
+        return self.shared_ids.shape[0] + (self.row_ids.shape[1] if self.row_ids is not None else 0)
+
+    def own_lengths(self, B: int) -> torch.Tensor:
+        """`[B]` each row's unpadded prompt length."""
+        S0 = self.shared_ids.shape[0]
+        if self.row_ids is None:
+            return torch.full((B,), S0, device=self.shared_ids.device)
+        return S0 + self.lengths[self.inverse]
+
+    def prompt_positions(self, B: int) -> torch.Tensor:
+        """`[B, S0 + L]`: 0, 1, ... (padding gets positions too; it is masked)."""
+        return torch.arange(self.prompt_len, device=self.shared_ids.device)[None].expand(B, -1)
+
+    def token_positions(self, B: int, P: int) -> torch.Tensor:
+        """`[B, P]`: the patch tokens continue right after each row's own prompt, padding skipped."""
+        lengths = self.own_lengths(B)
+        return lengths[:, None] + torch.arange(P, device=lengths.device)[None]
+
+    def mask(self, B: int, P: int) -> torch.Tensor | None:
+        """`[B, S0 + L + P]` attention mask, or None when nothing is padded."""
+        if self.row_ids is None:
+            return None
+        dev = self.shared_ids.device
+        return torch.cat([torch.ones(B, self.shared_ids.shape[0], dtype=torch.long, device=dev),
+                          self.row_mask[self.inverse], torch.ones(B, P, dtype=torch.long, device=dev)], dim=1)
+
+
+def _drop_frozen_llm(module: TimeLLMForecaster, state_dict: dict, prefix: str, _meta) -> None:
+    for key in [k for k in state_dict if k.startswith(f"{prefix}llm.")]:
+        del state_dict[key]
 
 
 def _layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(keys, values) per layer of a transformers cache, `[1, heads, S, d]` each."""
+    """(keys, values) per layer of a transformers cache, `[n, heads, S, d]` each."""
     if hasattr(cache, "layers"):
         return [(layer.keys, layer.values) for layer in cache.layers]
     return [(k, v) for k, v in cache]

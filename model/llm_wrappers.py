@@ -29,7 +29,7 @@ class LLMPredictor(nn.Module):
         self.forecaster = TimeLLMForecaster(
             llm, tokenizer, backend, cfg.in_channels if self.use_mas else 1, cfg.context_len, cfg.n_pred,
             cfg.llm_patch_len, cfg.llm_stride, cfg.llm_d_model, cfg.llm_n_heads, cfg.llm_num_tokens,
-            cfg.llm_d_ff, cfg.dropout, cfg.llm_prefix_cache)
+            cfg.llm_d_ff, cfg.dropout, cfg.llm_prefix_cache, cfg.llm_vocab_subset)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, N, C = x.shape

@@ -9,9 +9,9 @@ Modes (`--llm_prompt_mode`):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 PROMPT_MODES = ("none", "dataset", "stats_short", "stats")
@@ -38,23 +38,36 @@ def top_lags(x: torch.Tensor, k: int) -> torch.Tensor:
     return acf.topk(min(k, T - 1), dim=-1).indices
 
 
-def series_prompts(x: torch.Tensor, mode: str, description: str, n_pred: int, top_k_lags: int) -> list[str] | None:
-    """One prompt per input series `x` `[B, T]` (raw, before normalisation), or None in mode `none`."""
+@dataclass(frozen=True)
+class Prompts:
+    """The prompt of every row of a batch: one `shared` text, then (stats modes)
+    each row's own text. Row i's token ids are `encode(shared) + encode(rows[i])`,
+    so the shared part's keys/values can be computed once for all rows."""
+
+    shared: str
+    rows: list[str] | None = None
+
+    def text(self, i: int) -> str:
+        return self.shared + (self.rows[i] if self.rows is not None else "")
+
+
+def series_prompts(x: torch.Tensor, mode: str, description: str, n_pred: int, top_k_lags: int) -> Prompts | None:
+    """The prompts of input series `x` `[B, T]` (raw, before normalisation), or None in mode `none`."""
     if mode == "none":
         return None
     T = x.shape[-1]
-    task = f"Task: forecast the next {n_pred} steps from the previous {T} steps."
+    shared = f"Dataset: {description} Task: forecast the next {n_pred} steps from the previous {T} steps."
     if mode == "dataset":
-        return [f"Dataset: {description} {task}"] * x.shape[0]
-    lo, hi = x.min(dim=-1).values, x.max(dim=-1).values
-    med = x.median(dim=-1).values
+        return Prompts(shared)
+    lo, hi = x.min(dim=-1).values.tolist(), x.max(dim=-1).values.tolist()
+    med = x.median(dim=-1).values.tolist()
     trend = (x[..., -1] - x[..., 0]).tolist()
     lags = top_lags(x, top_k_lags).tolist() if mode == "stats" else None
-    out = []
+    rows = []
     for i in range(x.shape[0]):
-        stats = (f"Input statistics: min {lo[i]:.3f}, max {hi[i]:.3f}, median {med[i]:.3f}, "
-                 f"trend {'upward' if trend[i] > 0 else 'downward'}")
+        row = (f" Input statistics: min {lo[i]:.3f}, max {hi[i]:.3f}, median {med[i]:.3f}, "
+               f"trend {'upward' if trend[i] > 0 else 'downward'}")
         if lags is not None:
-            stats += f", top {len(lags[i])} lags {', '.join(map(str, lags[i]))}"
-        out.append(f"Dataset: {description} {task} {stats}.")
-    return out
+            row += f", top {len(lags[i])} lags {', '.join(map(str, lags[i]))}"
+        rows.append(row + ".")
+    return Prompts(shared, rows)

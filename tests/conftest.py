@@ -30,7 +30,7 @@ def tiny_config(tmp_path: Path, **changes) -> Config:
     base = dict(data="synthetic", syn_features=3, syn_train_len=400, syn_test_len=300, window_size=8, n_pred=2,
                 d_model=8, em_dim=4, top_k=2, layer_num=1, embed_size=16, num_heads=2, ffwd_size=16,
                 mamba_d_model=8, mamba_layers=1, mamba_d_state=4, mamba_latent=4, batch_size=32, epochs=2,
-                patience=0, expe_dir=str(Path(tmp_path) / "expe"), search_steps=100)
+                patience=0, expe_dir=str(Path(tmp_path) / "expe"), search_steps=100, llm_model="tiny", llm_layers=2)
     base.update(changes)
     return Config(**base)
 

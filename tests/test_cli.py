@@ -58,3 +58,32 @@ def test_entity_all_trains_and_scores_every_machine(tmp_path):
     scored = cli("test.py", *flags)
     assert scored.returncode == 0, scored.stderr
     assert "SMD_machine-1-1" in scored.stdout and "mean of 2" in scored.stdout
+
+
+TINY_LLM = ["--pred_model", "llm", "--llm_model", "tiny", "--llm_layers", "2", "--epochs", "1",
+            "--llm_prompt_mode", "stats_short"]
+
+
+def test_llm_branch_with_mamba_and_ae_through_test_py(tmp_path):
+    expe = ["--expe_dir", str(tmp_path)]
+    for recon in ("mamba", "ae"):
+        flags = [*TINY, *TINY_LLM, "--recon_model", recon, "--mamba_d_model", "8", "--mamba_layers", "1"]
+        trained = cli("run.py", *flags, *expe)
+        assert trained.returncode == 0, trained.stderr
+        ckpt = tmp_path / "pth" / f"best_model_synthetic_llm_{recon}.pth"
+        assert ckpt.stat().st_size < 2_000_000  # the frozen LLM is not in it
+        scored = cli("test.py", "--data", "synthetic", "--pred_model", "llm", "--recon_model", recon, *expe)
+        assert scored.returncode == 0, scored.stderr
+        result = json.loads((tmp_path / "results" / f"synthetic_llm_{recon}.json").read_text())
+        assert result["config"]["llm_prompt_mode"] == "stats_short" and 0 <= result["metrics"]["f1"] <= 1
+
+
+def test_unreachable_llm_is_a_one_line_error(tmp_path):
+    import os
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "run.py", *TINY, "--pred_model", "llm", "--llm_backend", "gpt2",
+                          "--llm_model", "no-such-org/no-such-model", "--expe_dir", str(tmp_path)],
+                         cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "cannot load LLM 'no-such-org/no-such-model'" in out.stderr and "bundled SmolLM2" in out.stderr

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from model.llm_backends import BACKENDS
-from model.llm_time_llm import ReprogrammingLayer
-from model.prompts import PROMPT_MODES, series_prompts, top_lags
+from model.llm_time_llm import PromptLayout, ReprogrammingLayer
+from model.prompts import PROMPT_MODES, Prompts, series_prompts, top_lags
 from model.registry import build_pred
 from tests.conftest import tiny_config
 
@@ -28,14 +28,19 @@ def test_top_lags_finds_the_period():
     assert 25 in lags[0].tolist() and 0 not in lags[0].tolist()
 
 
-def test_prompt_modes():
-    x = torch.tensor([[0.0, 1.0, 2.0, 3.0], [3.0, 2.0, 1.0, 0.0]])
+def test_prompt_modes_exact_text():
+    x = torch.tensor([[0.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0], [3.0, 2.0, 1.0, 0.0, 2.0, 1.0, 0.5]])
+    shared = "Dataset: D. Task: forecast the next 2 steps from the previous 7 steps."
     assert series_prompts(x, "none", "D.", 2, 2) is None
-    same = series_prompts(x, "dataset", "D.", 2, 2)
-    assert same[0] == same[1] and "forecast the next 2 steps from the previous 4" in same[0]
+    assert series_prompts(x, "dataset", "D.", 2, 2) == Prompts(shared)
     short = series_prompts(x, "stats_short", "D.", 2, 2)
-    assert "upward" in short[0] and "downward" in short[1] and "lags" not in short[0]
-    assert "top 2 lags" in series_prompts(x, "stats", "D.", 2, 2)[0]
+    assert short.rows == [" Input statistics: min 0.000, max 3.000, median 2.000, trend upward.",
+                          " Input statistics: min 0.000, max 3.000, median 1.000, trend downward."]
+    full = series_prompts(x, "stats", "D.", 2, 2)
+    lags = [", ".join(map(str, row)) for row in top_lags(x, 2).tolist()]
+    assert full.text(0) == shared + " Input statistics: min 0.000, max 3.000, median 2.000, trend upward, " \
+                                    f"top 2 lags {lags[0]}."
+    assert full.rows[1].endswith(f"trend downward, top 2 lags {lags[1]}.")
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
@@ -88,3 +93,68 @@ def test_llm_use_mas_changes_the_inputs(tmp_path):
     assert with_mas(x).shape == without(x).shape == (2, cfg.n_pred, N)
     head_in = lambda m: m.forecaster.head[1].in_features
     assert head_in(with_mas) == cfg.in_channels * head_in(without)
+
+
+@pytest.mark.parametrize("backend,cache", [("gpt2", True), ("gpt2", False), ("llama", True), ("llama", False),
+                                           ("bert", False)])
+def test_padded_prompts_match_single_row_runs(tmp_path, backend, cache):
+    """Rows with prompts of different lengths share one padded call; each row must
+    get exactly what it gets alone, with its prompt unpadded in front of its tokens."""
+    cfg = llm_cfg(tmp_path, llm_backend=backend, llm_prompt_mode="stats", dropout=0.0, llm_prefix_cache=cache)
+    f = build_pred(cfg, N).forecaster.eval()
+    prompts = Prompts("Shared text.", [" a", " a much longer row text", " a", ""])
+    tokens = torch.randn(4, 5, f.d_llm)
+    with torch.no_grad():
+        lay = PromptLayout.build(f, prompts, 4, tokens.device)
+        assert lay.row_ids.shape[0] == 3  # the repeated row is run once
+        got = (f._run_cached if f.use_cache else f._run_plain)(tokens, lay)
+        for i in range(4):
+            ids = torch.tensor(f.tokenizer.encode(prompts.shared) + f.tokenizer.encode(prompts.rows[i]))
+            alone = torch.cat([f.embed(ids), tokens[i]])[None]
+            ref = f.llm(inputs_embeds=alone, use_cache=False).last_hidden_state[0, len(ids):]
+            torch.testing.assert_close(got[i], ref, atol=1e-5, rtol=1e-5)
+
+
+def test_training_step_changes_trainable_weights_only(tmp_path):
+    cfg = llm_cfg(tmp_path, llm_prompt_mode="stats_short", llm_backend="llama")
+    model = build_pred(cfg, N)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    model(torch.rand(4, cfg.context_len, N, 1)).pow(2).mean().backward()
+    opt.step()
+    for name, p in model.named_parameters():
+        changed = not torch.equal(p, before[name])
+        assert changed == p.requires_grad, name
+        assert p.requires_grad == (not name.startswith("forecaster.llm.")), name
+
+
+def test_checkpoint_leaves_the_frozen_llm_out(tmp_path):
+    cfg = llm_cfg(tmp_path)
+    model = build_pred(cfg, N)
+    state = model.state_dict()
+    assert state and not any(k.startswith("forecaster.llm.") for k in state)
+    torch.manual_seed(1)
+    other = build_pred(cfg, N)  # rebuilt, as test.py does: the same frozen LLM, other trainable weights
+    other.load_state_dict(state)  # strict: the missing LLM keys are expected
+    x = torch.rand(2, cfg.context_len, N, 1)
+    model.eval(), other.eval()
+    torch.testing.assert_close(model(x), other(x))
+
+
+def test_eval_prototypes_are_computed_once_and_equal(tmp_path):
+    model = build_pred(llm_cfg(tmp_path), N).eval()
+    f = model.forecaster
+    with torch.no_grad():
+        first = f.text_prototypes()
+        assert f.text_prototypes() is first
+    with torch.enable_grad():
+        torch.testing.assert_close(f.text_prototypes(), first)
+    model.train()
+    assert f._eval_prototypes is None
+
+
+def test_vocab_subset_shrinks_the_prototype_map(tmp_path):
+    model = build_pred(llm_cfg(tmp_path, llm_vocab_subset=100), N)
+    assert model.forecaster.prototypes.in_features == 100
+    assert model(torch.rand(2, 10, N, 1)).shape == (2, 2, N)
