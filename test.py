@@ -27,10 +27,12 @@ from model.registry import build_models
 from run import entities_of
 
 # Flags test.py may change relative to the checkpoint: they affect scoring or
-# where things are read and written, never the trained models.
+# where things are read and written, never the trained weights. The frozen LLM
+# is not in the checkpoint, so its precision may differ at scoring (bfloat16
+# scores several times faster on CPU) and its prefix cache may be off.
 SCORING_FLAGS = {"test_alpha", "test_beta", "test_gamma", "topk", "score_norm", "norm_source", "score_agg",
                  "smooth", "search_steps", "data_root", "device", "threads", "eval_batch_size", "expe_dir",
-                 "nan_policy", "resume", "epochs", "patience"}
+                 "nan_policy", "resume", "epochs", "patience", "max_val_windows", "llm_dtype", "llm_prefix_cache"}
 
 
 def config_from_checkpoint(ckpt: dict, typed: dict, path: Path) -> Config:
@@ -64,7 +66,7 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None) -> dict:
     device = pick_device(cfg.device)
     data = prepare(cfg)
     pred, recon = load_models(ckpt, cfg, data.n_features, device, path)
-    val_err = window_errors(pred, recon, data.val.to(device), cfg)
+    val_err = window_errors(pred, recon, data.val.to(device), cfg, max_windows=cfg.max_val_windows)
     test_err = window_errors(pred, recon, data.test.to(device), cfg)
     n_windows = test_err["pred"].shape[0]
     res = get_final_result(test_err, val_err, data.test_labels_orig, cfg, data.test.shape[0])

@@ -39,6 +39,7 @@ class Config:
     syn_train_len: int = field(default=4000, metadata={"help": "synthetic: train length"})
     syn_test_len: int = field(default=3000, metadata={"help": "synthetic: test length"})
     max_train_windows: int = field(default=0, metadata={"help": "cap on training windows per epoch, evenly spaced (0 = all)"})
+    max_val_windows: int = field(default=0, metadata={"help": "cap on validation windows, evenly spaced (0 = all)"})
 
     # ---- models ---------------------------------------------------------
     pred_model: str = field(default="gat", metadata={"help": "prediction branch (see model/registry.py)"})

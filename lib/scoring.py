@@ -13,15 +13,17 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from lib.trainer import complete, iterate_windows, split_batch
+from lib.trainer import complete, split_batch, window_bar
 
 EPS = 1e-2  # as STAMP: keeps a near-constant error from exploding its normalised score
 BRANCHES = ("pred", "recon", "adv")
 
 
 @torch.no_grad()
-def window_errors(pred: nn.Module, recon: nn.Module, series: torch.Tensor, cfg) -> dict[str, np.ndarray]:
-    """Absolute errors on the last H steps of every window of `series` `[T, N, C]`.
+def window_errors(pred: nn.Module, recon: nn.Module, series: torch.Tensor, cfg,
+                  max_windows: int = 0) -> dict[str, np.ndarray]:
+    """Absolute errors on the last H steps of every window of `series` `[T, N, C]`
+    (or of `max_windows` evenly spaced ones: enough for normalisation statistics).
 
     Returns `{"pred", "recon", "adv"}: [W, H, N]` and `"seconds"`:
     - pred:  |forecast - truth|
@@ -33,7 +35,7 @@ def window_errors(pred: nn.Module, recon: nn.Module, series: torch.Tensor, cfg) 
     H = cfg.n_pred
     out: dict[str, list[np.ndarray]] = {k: [] for k in BRANCHES}
     t0 = time.perf_counter()
-    for batch in iterate_windows(series, cfg, shuffle=False, batch_size=cfg.eval_batch_size):
+    for batch in window_bar(series, cfg, "scoring", max_windows=max_windows, batch_size=cfg.eval_batch_size):
         ctx, target, window = split_batch(batch, cfg)
         forecast = pred(ctx)
         filled = complete(window, forecast)

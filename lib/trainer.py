@@ -63,6 +63,15 @@ def iterate_windows(series: torch.Tensor, cfg, shuffle: bool, epoch: int = 0, ma
         yield gather_windows(series, starts[i:i + step].to(series.device), cfg.window_size)
 
 
+def window_bar(series: torch.Tensor, cfg, desc: str, shuffle: bool = False, epoch: int = 0, max_windows: int = 0,
+               batch_size: int = 0) -> tqdm:
+    """`iterate_windows` behind a progress bar (shown on a terminal only)."""
+    n = len(window_starts(series.shape[0], cfg.window_size, max_windows))
+    total = -(-n // (batch_size or cfg.batch_size))
+    return tqdm(iterate_windows(series, cfg, shuffle, epoch, max_windows, batch_size), total=total, desc=desc,
+                leave=False, disable=None, mininterval=1.0)
+
+
 def split_batch(batch: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """batch `[B, L, N, C]` -> context `[B, L-H, N, C]`, target `[B, H, N]`, window `[B, L, N]`."""
     return batch[:, : cfg.context_len], batch[:, cfg.context_len:, :, 0], batch[..., 0]
@@ -143,11 +152,8 @@ class Trainer:
         self.recon.train()
         sums: dict[str, float] = {}
         n = 0
-        total = -(-len(window_starts(self.train_series.shape[0], self.cfg.window_size, self.cfg.max_train_windows))
-                  // self.cfg.batch_size)
-        batches = iterate_windows(self.train_series, self.cfg, True, epoch, self.cfg.max_train_windows)
-        bar = tqdm(batches, total=total, desc=f"epoch {epoch}/{self.cfg.epochs}", leave=False, disable=None,
-                   mininterval=1.0)
+        bar = window_bar(self.train_series, self.cfg, f"epoch {epoch}/{self.cfg.epochs}", True, epoch,
+                         self.cfg.max_train_windows)
         for batch in bar:
             losses = self.train_step(batch, epoch)
             for k, v in losses.items():
@@ -163,7 +169,8 @@ class Trainer:
         self.recon.eval()
         sums = {"pred": 0.0, "recon": 0.0, "adv": 0.0}
         n = 0
-        for batch in iterate_windows(series, self.cfg, shuffle=False, batch_size=self.cfg.eval_batch_size):
+        for batch in window_bar(series, self.cfg, "validation", max_windows=self.cfg.max_val_windows,
+                                batch_size=self.cfg.eval_batch_size):
             ctx, target, window = split_batch(batch, self.cfg)
             forecast = self.pred(ctx)
             filled = complete(window, forecast)

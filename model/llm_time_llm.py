@@ -30,6 +30,7 @@ import torch.nn as nn
 from transformers import DynamicCache
 
 from model.llm_backends import Backend, word_embeddings
+from model.llm_prefix_attention import NAME as SHARED_PREFIX_ATTENTION, own_mask, shared_prefix
 from model.prompts import Prompts
 
 SHARED_MEMO = 8  # shared prompts whose keys/values are kept between calls
@@ -75,6 +76,8 @@ class TimeLLMForecaster(nn.Module):
         self.n_patches = (context_len - patch_len) // stride + 2
         self.d_ff = min(d_ff, self.d_llm)
         self.use_cache = prefix_cache and backend.causal
+        if self.use_cache:
+            llm.set_attn_implementation(SHARED_PREFIX_ATTENTION)
         vocab = word_embeddings(llm).shape[0]
         self.vocab_used = min(vocab_subset, vocab) if vocab_subset > 0 else vocab
         self.patch_embed = nn.Linear(patch_len, d_model)
@@ -176,23 +179,24 @@ class TimeLLMForecaster(nn.Module):
 
     def _run_cached(self, tokens: torch.Tensor, lay: "PromptLayout") -> torch.Tensor:
         """Same as `_run_plain`; the prompt's keys/values are computed without gradients,
-        the shared part once for all batches."""
+        the shared part once for all batches, and attended to without copies per row."""
         B, P = tokens.shape[:2]
-        kv = self.shared_keys_values(lay)                                       # [1, h, S0, d] per layer
-        if lay.row_ids is not None:
-            kv = [(k[lay.inverse], v[lay.inverse]) for k, v in self.row_keys_values(lay, kv)]
+        shared = self.shared_keys_values(lay)                                   # [1, kvH, S0, d] per layer
+        ones = torch.ones(B, P, dtype=torch.long, device=tokens.device)
+        if lay.row_ids is None:
+            past, key_mask, L = None, ones, 0
         else:
-            kv = [(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in kv]
-        # a fresh cache object per call: DynamicCache.update concatenates in place,
-        # so a reused one would grow from call to call
-        out = self.llm(inputs_embeds=tokens, past_key_values=DynamicCache(ddp_cache_data=kv),
-                       attention_mask=lay.mask(B, P), position_ids=lay.token_positions(B, P),
-                       cache_position=torch.arange(lay.prompt_len, lay.prompt_len + P, device=tokens.device),
-                       use_cache=True)
+            rows = self.row_keys_values(lay, shared)                             # [U, kvH, L, d] per layer
+            past = DynamicCache(ddp_cache_data=[(k[lay.inverse], v[lay.inverse]) for k, v in rows])
+            key_mask, L = torch.cat([lay.row_mask[lay.inverse], ones], dim=1), lay.row_ids.shape[1]
+        with shared_prefix(shared):
+            out = self.llm(inputs_embeds=tokens, past_key_values=past, attention_mask=own_mask(key_mask, P),
+                           position_ids=lay.token_positions(B, P),
+                           cache_position=torch.arange(L, L + P, device=tokens.device), use_cache=past is not None)
         return out.last_hidden_state
 
     def shared_keys_values(self, lay: "PromptLayout") -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The shared prompt's per-layer keys/values `[1, heads, S0, d]`, kept between calls."""
+        """The shared prompt's per-layer keys/values `[1, kv_heads, S0, d]`, kept between calls."""
         key = (lay.shared, lay.shared_ids.device, self.llm_dtype)
         kv = self._shared_kv.get(key)
         if kv is None:
@@ -207,14 +211,12 @@ class TimeLLMForecaster(nn.Module):
     @torch.no_grad()
     def row_keys_values(self, lay: "PromptLayout", shared: list[tuple[torch.Tensor, torch.Tensor]]
                         ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Keys/values `[U, heads, S0 + L, d]` of each distinct row prompt after the shared one."""
+        """Keys/values `[U, kv_heads, L, d]` of each distinct row text, computed after the shared prompt."""
         U, L = lay.row_ids.shape
-        S0 = lay.shared_ids.shape[0]
-        cache = DynamicCache(ddp_cache_data=[(k.expand(U, -1, -1, -1), v.expand(U, -1, -1, -1)) for k, v in shared])
-        mask = torch.cat([torch.ones(U, S0, dtype=torch.long, device=lay.row_ids.device), lay.row_mask], dim=1)
-        positions = S0 + torch.arange(L, device=lay.row_ids.device)
-        out = self.llm(inputs_embeds=self.embed(lay.row_ids), past_key_values=cache, attention_mask=mask,
-                       position_ids=positions[None].expand(U, -1), cache_position=positions, use_cache=True)
+        positions = lay.shared_ids.shape[0] + torch.arange(L, device=lay.row_ids.device)
+        with shared_prefix(shared):
+            out = self.llm(inputs_embeds=self.embed(lay.row_ids), attention_mask=own_mask(lay.row_mask, L),
+                           position_ids=positions[None].expand(U, -1), use_cache=True)
         return _layers(out.past_key_values)
 
 

@@ -63,6 +63,7 @@ def test_prefix_cache_equals_plain_path(tmp_path, backend, mode):
     plain = build_pred(cfg.replace(llm_prefix_cache=False), N)
     plain.load_state_dict(cached.state_dict())
     assert cached.forecaster.use_cache and not plain.forecaster.use_cache
+    assert cached.forecaster.llm.config._attn_implementation == "shared_prefix_sdpa"
     x = torch.rand(4, cfg.context_len, N, cfg.in_channels)
     outs = []
     for model in (cached, plain):
