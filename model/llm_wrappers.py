@@ -19,6 +19,11 @@ from model.registry import register_pred
 class LLMPredictor(nn.Module):
     """Context `[B, T, N, C]` -> forecast `[B, H, N]` through a frozen LLM."""
 
+    # Without gradients, series go through the LLM this many at a time: on a CPU,
+    # larger batches fall out of cache and score fewer windows per second
+    # (scripts/bench_llm_speed.py measured 16-64 SMD windows per batch best).
+    infer_rows = 1024
+
     def __init__(self, cfg, n_features: int):
         super().__init__()
         llm, tokenizer, backend = load_llm(cfg)
@@ -37,6 +42,13 @@ class LLMPredictor(nn.Module):
         series = x.permute(0, 2, 3, 1).reshape(B * N, C, T)                       # [B*N, C, T]
         if not self.use_mas:
             series = series[:, :1]
-        prompts = series_prompts(series[:, 0], self.mode, self.description, self.H, self.top_k_lags)
-        out = self.forecaster(series, prompts)                                   # [B*N, H]
+        if torch.is_grad_enabled():
+            out = self.forecast(series)
+        else:
+            out = torch.cat([self.forecast(part) for part in series.split(self.infer_rows)])
         return out.reshape(B, N, self.H).transpose(1, 2)                        # [B, H, N]
+
+    def forecast(self, series: torch.Tensor) -> torch.Tensor:
+        """`[R, C, T]` series, each with its own prompt -> `[R, H]`."""
+        prompts = series_prompts(series[:, 0], self.mode, self.description, self.H, self.top_k_lags)
+        return self.forecaster(series, prompts)

@@ -87,6 +87,16 @@ def test_llm_window_does_not_depend_on_its_batch(tmp_path):
         torch.testing.assert_close(model(x[:1]), model(x)[:1], atol=1e-5, rtol=1e-5)
 
 
+def test_scoring_in_chunks_equals_one_pass(tmp_path):
+    cfg = llm_cfg(tmp_path, llm_prompt_mode="stats_short")
+    model = build_pred(cfg, N).eval()
+    x = torch.rand(5, cfg.context_len, N, 1)
+    whole = model(x).detach()                     # with gradients: one pass
+    model.infer_rows = 4                          # 15 series in chunks of 4, 4, 4, 3
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), whole, atol=1e-5, rtol=1e-5)
+
+
 def test_llm_use_mas_changes_the_inputs(tmp_path):
     cfg = llm_cfg(tmp_path, is_mas=True)
     with_mas, without = build_pred(cfg, N), build_pred(cfg.replace(llm_use_mas=False), N)
