@@ -87,6 +87,7 @@ class TimeLLMForecaster(nn.Module):
         self.head = nn.Sequential(nn.Flatten(start_dim=1), nn.Linear(n_channels * self.n_patches * self.d_ff, n_pred),
                                   nn.Dropout(dropout))
         self._shared_kv: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._row_kv: tuple[tuple, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
         self._eval_prototypes: torch.Tensor | None = None
         self.register_state_dict_post_hook(_drop_frozen_llm)
 
@@ -101,6 +102,7 @@ class TimeLLMForecaster(nn.Module):
 
     def _forget(self) -> None:
         self._shared_kv.clear()
+        self._row_kv = None
         self._eval_prototypes = None
 
     def train(self, mode: bool = True):
@@ -208,10 +210,21 @@ class TimeLLMForecaster(nn.Module):
             self._shared_kv[key] = kv
         return kv
 
-    @torch.no_grad()
     def row_keys_values(self, lay: "PromptLayout", shared: list[tuple[torch.Tensor, torch.Tensor]]
                         ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Keys/values `[U, kv_heads, L, d]` of each distinct row text, computed after the shared prompt."""
+        """Keys/values `[U, kv_heads, L, d]` of each distinct row text, after the shared prompt.
+
+        The last batch's are kept: a training step runs the predictor on the
+        same batch two or three times, and they depend on the texts alone.
+        """
+        key = (lay.shared, lay.row_texts, lay.row_ids.device, self.llm_dtype)
+        if self._row_kv is None or self._row_kv[0] != key:
+            self._row_kv = (key, self.compute_row_keys_values(lay, shared))
+        return self._row_kv[1]
+
+    @torch.no_grad()
+    def compute_row_keys_values(self, lay: "PromptLayout", shared: list[tuple[torch.Tensor, torch.Tensor]]
+                                ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         U, L = lay.row_ids.shape
         positions = lay.shared_ids.shape[0] + torch.arange(L, device=lay.row_ids.device)
         with shared_prefix(shared):
@@ -224,12 +237,13 @@ class TimeLLMForecaster(nn.Module):
 class PromptLayout:
     """Where each row's prompt tokens sit in the padded sequence.
 
-    shared_ids `[S0]`; row_ids `[U, L]` the distinct row texts, right-padded,
+    shared_ids `[S0]`; row_texts the U distinct row texts; row_ids `[U, L]` their tokens, right-padded,
     with row_mask `[U, L]` and lengths `[U]`; inverse `[B]` maps rows to them.
     """
 
     shared: str
     shared_ids: torch.Tensor
+    row_texts: tuple[str, ...] = ()
     row_ids: torch.Tensor | None = None
     row_mask: torch.Tensor | None = None
     lengths: torch.Tensor | None = None
@@ -244,7 +258,7 @@ class PromptLayout:
         inverse = torch.tensor([distinct.setdefault(r, len(distinct)) for r in prompts.rows], device=device)
         row_ids, lengths = model.encode(list(distinct), device)
         row_mask = (torch.arange(row_ids.shape[1], device=device)[None] < lengths[:, None]).long()
-        return cls(prompts.shared, shared_ids, row_ids, row_mask, lengths, inverse)
+        return cls(prompts.shared, shared_ids, tuple(distinct), row_ids, row_mask, lengths, inverse)
 
     @property
     def prompt_len(self) -> int:

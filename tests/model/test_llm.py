@@ -79,6 +79,26 @@ def test_prefix_cache_equals_plain_path(tmp_path, backend, mode):
         torch.testing.assert_close(g, outs[1][1][name], atol=1e-5, rtol=1e-5, msg=name)
 
 
+def test_row_prompts_are_computed_once_per_batch(tmp_path, monkeypatch):
+    """A training step runs the predictor on one batch several times: the row prompts' keys/values
+    are computed once, and reusing them after an optimizer step gives what a fresh computation gives."""
+    cfg = llm_cfg(tmp_path, llm_prompt_mode="stats_short", dropout=0.0)
+    model = build_pred(cfg, N).train()
+    calls = []
+    compute = model.forecaster.compute_row_keys_values
+    monkeypatch.setattr(model.forecaster, "compute_row_keys_values", lambda *a: calls.append(1) or compute(*a))
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    x = torch.rand(3, cfg.context_len, N, 1)
+    model(x).pow(2).mean().backward()
+    opt.step()
+    again = model(x)
+    assert len(calls) == 1
+    model.forecaster._forget()
+    torch.testing.assert_close(again, model(x), atol=1e-6, rtol=1e-6)
+    model(torch.rand(3, cfg.context_len, N, 1))
+    assert len(calls) == 3
+
+
 def test_llm_window_does_not_depend_on_its_batch(tmp_path):
     cfg = llm_cfg(tmp_path, llm_prompt_mode="stats")
     model = build_pred(cfg, N).eval()
