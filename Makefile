@@ -1,4 +1,5 @@
-# make demo: train and score a detector on the bundled synthetic data.
+# make demo: train and score two detectors on the bundled synthetic data: STAMP's own (gat+ae),
+# and the frozen-LLM forecaster (llm+ae, the bundled SmolLM2) on a subset of training windows.
 # make test: run the test suite.
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -19,6 +20,8 @@ $(STAMP): requirements.txt requirements-test.txt requirements-models.txt
 demo: $(STAMP)
 	$(PY) run.py --data synthetic --pred_model gat --recon_model ae --epochs 5
 	$(PY) test.py --data synthetic --pred_model gat --recon_model ae
+	$(PY) run.py --data synthetic --pred_model llm --recon_model ae --epochs 2 --max_train_windows 1000
+	$(PY) test.py --data synthetic --pred_model llm --recon_model ae --llm_dtype bfloat16
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

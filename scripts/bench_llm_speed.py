@@ -25,11 +25,14 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lib.config import Config  # noqa: E402
 from lib.utils import quiet_third_party  # noqa: E402
+from model.llm_time_llm import PromptLayout  # noqa: E402
+from model.prompts import series_prompts  # noqa: E402
 from model.registry import build_pred  # noqa: E402
 
 SMD_FEATURES, SMD_TEST_WINDOWS = 38, 23_680
@@ -63,9 +66,9 @@ def case_train(a, mode: str, cache: bool, dtype: str) -> dict:
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     x = torch.rand(a.batch_size, cfg.context_len, SMD_FEATURES, 1)
 
-    def step():
+    def step():  # a new batch each time, as in training: row prompts are kept for one batch only
         opt.zero_grad()
-        model(x).pow(2).mean().backward()
+        model(torch.rand_like(x)).pow(2).mean().backward()
         opt.step()
 
     row = {"seconds_per_step": timed(step, a.reps)}
@@ -90,7 +93,7 @@ def case_infer(a, mode: str, cache: bool, dtype: str, layers: int, windows: int)
     model = build_pred(cfg, SMD_FEATURES).eval()
     x = torch.rand(windows, cfg.context_len, SMD_FEATURES, 1)
     with torch.no_grad():
-        sec = timed(lambda: model(x), a.reps)
+        sec = timed(lambda: model(torch.rand_like(x)), a.reps)  # new windows each time, as in scoring
         row = {"windows_per_s": windows / sec, "smd_test_minutes": SMD_TEST_WINDOWS / (windows / sec) / 60}
         if mode == "dataset" and cache:
             row["llm_gflops"] = llm_gflops(model, x, a.reps)
@@ -98,15 +101,11 @@ def case_infer(a, mode: str, cache: bool, dtype: str, layers: int, windows: int)
 
 
 def llm_gflops(model, x: torch.Tensor, reps: int) -> float:
-    """FLOP/s of the LLM call on the patch tokens alone (the cached dataset-mode path)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
+    """FLOP/s of the LLM call on the patch tokens alone (the cached dataset-mode path), on one
+    scoring chunk of series."""
     f = model.forecaster
-    series = x.permute(0, 2, 3, 1).reshape(-1, x.shape[-1], x.shape[1])
+    series = x.permute(0, 2, 3, 1).reshape(-1, x.shape[-1], x.shape[1])[: model.infer_rows]
     tokens = f.patch_tokens(series).to(f.llm_dtype)
-    from model.llm_time_llm import PromptLayout
-    from model.prompts import series_prompts
-
     lay = PromptLayout.build(f, series_prompts(series[:, 0], "dataset", model.description, model.H, 5),
                              tokens.shape[0], tokens.device)
     counter = FlopCounterMode(display=False)

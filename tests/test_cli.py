@@ -30,6 +30,8 @@ def test_train_then_score(tmp_path):
     assert result["config"]["window_size"] == 8 and result["config"]["test_alpha"] == 1.0
     assert 0 <= result["metrics"]["f1"] <= 1 and set(result["by_score_agg"]) == {"max", "sum", "mean"}
     assert result["seed"] == 666 and result["git_commit"]
+    assert set(result["test_errors"]) == {"pred_mae", "recon_mae", "adv_mae"}
+    assert all(0 < v < 1 for v in result["test_errors"].values())  # scaled data, trained branches
     assert (tmp_path / "results" / "synthetic_gat_ae.png").stat().st_size > 1000
 
     clash = cli("test.py", "--data", "synthetic", "--window_size", "12", *expe)
