@@ -23,6 +23,7 @@ from lib.evaluate import get_final_result
 from lib.report import format_table, plot_scores, write_json
 from lib.scoring import BRANCHES, window_errors
 from lib.utils import pick_device, quiet_third_party, seed_everything, setup_logging
+from lib.vus import find_period
 from model.registry import build_models
 from run import entities_of
 
@@ -31,7 +32,7 @@ from run import entities_of
 # is not in the checkpoint, so its precision may differ at scoring (bfloat16
 # scores several times faster on CPU) and its prefix cache may be off.
 SCORING_FLAGS = {"test_alpha", "test_beta", "test_gamma", "topk", "score_norm", "norm_source", "score_agg",
-                 "smooth", "search_steps", "data_root", "device", "threads", "eval_batch_size", "expe_dir",
+                 "smooth", "search_steps", "vus_window", "data_root", "device", "threads", "eval_batch_size", "expe_dir",
                  "nan_policy", "resume", "epochs", "patience", "max_val_windows", "llm_dtype", "llm_prefix_cache"}
 
 
@@ -69,7 +70,7 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None) -> dict:
     val_err = window_errors(pred, recon, data.val.to(device), cfg, max_windows=cfg.max_val_windows)
     test_err = window_errors(pred, recon, data.test.to(device), cfg)
     n_windows = test_err["pred"].shape[0]
-    res = get_final_result(test_err, val_err, data.test_labels_orig, cfg, data.test.shape[0])
+    res = get_final_result(test_err, val_err, data.test_labels_orig, cfg, data.test.shape[0], vus_window(cfg, data))
     m = res["metrics"]
     inference = {"windows": n_windows, "seconds": test_err["seconds"],
                  "ms_per_window": 1000 * test_err["seconds"] / n_windows,
@@ -82,13 +83,24 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None) -> dict:
     write_json({"config": cfg.to_dict(), "seed": cfg.seed, "git_commit": checkpoint.git_commit(),
                 "checkpoint": str(path), "trained_epoch": ckpt["epoch"], "trained_git_commit": ckpt.get("git_commit"),
                 "protocol": "STAMP: best-F1 threshold searched on the test labels (oracle), with point adjustment",
-                "metrics": m, "by_score_agg": res["by_score_agg"], "inference": inference,
+                "metrics": m, "by_score_agg": res["by_score_agg"], "beyond_pa": res["beyond_pa"],
+                "inference": inference,
                 "test_errors": mae, "data": {"source": data.source, "test_steps": int(data.test_labels_orig.size),
                          "anomaly_ratio": float(data.test_labels_orig.mean())}}, paths["result"])
     plot_scores(res["score"], data.test_labels_orig, m["threshold"],
                 f"{cfg.data_tag} {cfg.model_name}: F1(PA) {m['f1']:.3f}", paths["plot"])
     log.info("results: %s, %s", paths["result"], paths["plot"])
-    return {"data": cfg.data_tag, "model": cfg.model_name, **m, "ms/window": inference["ms_per_window"]}
+    extra = res["beyond_pa"]
+    return {"data": cfg.data_tag, "model": cfg.model_name, **m, "f1_no_pa": extra["no_pa"]["f1"],
+            "pa%k_auc": extra["pa_k"]["auc"], "auc_roc": extra["auc_roc"], "auc_pr": extra["auc_pr"],
+            "vus_roc": extra["vus_roc"], "vus_pr": extra["vus_pr"],
+            "ms/window": inference["ms_per_window"]}
+
+
+def vus_window(cfg: Config, data) -> int:
+    """`--vus_window`, or TSB-AD's choice: the dominant period of the first test feature (in
+    original steps, so scaled back by the down-sampling)."""
+    return cfg.vus_window or find_period(data.test[:, 0, 0].cpu().numpy()) * cfg.down_len
 
 
 @cli_main
@@ -107,9 +119,12 @@ def main() -> None:
     rows = [evaluate_one(base.replace(entity=e), {**typed, "entity": e} if "entity" in typed else typed,
                          args.checkpoint) for e in entities]
     if len(rows) > 1:
-        mean = {k: float(np.mean([r[k] for r in rows])) for k in ("precision", "recall", "f1", "ms/window")}
+        mean = {k: float(np.mean([r[k] for r in rows]))
+                for k in ("precision", "recall", "f1", "f1_no_pa", "pa%k_auc", "auc_roc", "auc_pr", "vus_roc", "vus_pr",
+                          "ms/window")}
         rows.append({"data": f"mean of {len(rows)}", "model": rows[0]["model"], **mean})
-    print("\nSTAMP protocol: best-F1 threshold searched on the test labels (oracle), with point adjustment")
+    print("\nSTAMP protocol (precision .. delay): best-F1 threshold searched on the test labels (oracle), with point "
+          "adjustment.\nBeside it: best F1 without adjustment, the area under F1 over PA%K (K = 0..100 %), AUC-ROC, AUC-PR, VUS-ROC, VUS-PR.")
     print(format_table(rows))
 
 

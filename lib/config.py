@@ -108,6 +108,8 @@ class Config:
     score_agg: str = field(default="max", metadata={"help": "max | sum | mean over the n_pred horizon steps"})
     smooth: int = field(default=4, metadata={"help": "trailing mean over this many windows (1 = none)"})
     search_steps: int = field(default=500, metadata={"help": "thresholds tried by the best-F1 search"})
+    vus_window: int = field(default=0, metadata={"help": "VUS buffer length in steps (0 = the test series' dominant "
+                                                         "period, as TSB-AD picks it)"})
 
     # ------------------------------------------------------------------------
     @property
@@ -152,6 +154,8 @@ class Config:
                 raise UserError(f"--{name} must be one of {'|'.join(allowed)}, got {getattr(self, name)!r}")
         if min(self.down_len, self.batch_size, self.eval_batch_size, self.topk) < 1 or self.epochs < 0:
             raise UserError("--down_len, --batch_size, --eval_batch_size and --topk must be >= 1, --epochs >= 0")
+        if self.vus_window < 0:
+            raise UserError(f"--vus_window must be >= 0 (0 = the test series' period), got {self.vus_window}")
         if self.pred_model == "llm" and self.llm_patch_len > self.context_len:
             raise UserError(f"--llm_patch_len {self.llm_patch_len} is longer than the context ({self.context_len} steps)")
         if self.is_mas and not self.mas_list:

@@ -7,10 +7,12 @@ align with the series the user gave.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from lib.data.windows import upsample, window_to_time
 from lib.scoring import window_scores
-from lib.thresholds import best_f1_pa
+from lib.thresholds import best_f1, best_f1_pa, f1_at, pa_k_curve
+from lib.vus import vus
 
 
 def scores_to_time(scores: np.ndarray, cfg, n_down: int, n_orig: int) -> np.ndarray:
@@ -19,11 +21,11 @@ def scores_to_time(scores: np.ndarray, cfg, n_down: int, n_orig: int) -> np.ndar
 
 
 def get_final_result(test_err: dict[str, np.ndarray], val_err: dict[str, np.ndarray], labels: np.ndarray,
-                     cfg, n_down: int) -> dict:
+                     cfg, n_down: int, vus_window: int) -> dict:
     """Scores and the STAMP-protocol metrics (best-F1 with point adjustment).
 
     labels: `[T]` of the original test series; n_down: test length at model
-    resolution. Returns `{"score": [T], "feature_scores": [T, N], "metrics": {...},
+    resolution; vus_window: VUS's buffer length. Returns `{"score": [T], "feature_scores": [T, N], "metrics": {...},
     "by_score_agg": {max|sum|mean: metrics}}`.
     """
     ref = test_err if cfg.norm_source == "test" else val_err
@@ -34,5 +36,22 @@ def get_final_result(test_err: dict[str, np.ndarray], val_err: dict[str, np.ndar
         by_agg[agg] = best_f1_pa(scores_to_time(s, cfg, n_down, T), labels, cfg.search_steps)
     s, feats = window_scores(test_err, ref, cfg)
     score = scores_to_time(s, cfg, n_down, T)
+    metrics = by_agg[cfg.score_agg]
     return {"score": score, "feature_scores": scores_to_time(feats["combined"], cfg, n_down, T),
-            "metrics": by_agg[cfg.score_agg], "by_score_agg": by_agg}
+            "metrics": metrics, "by_score_agg": by_agg,
+            "beyond_pa": beyond_point_adjustment(score, labels, metrics["threshold"], cfg.search_steps, vus_window)}
+
+
+def beyond_point_adjustment(score: np.ndarray, labels: np.ndarray, pa_threshold: float, steps: int,
+                            vus_window: int) -> dict:
+    """The views that point adjustment hides, on the same per-step score `[T]`:
+    F1 without PA (at its own best threshold and at the PA one), the PA%K
+    curve with its area, the threshold-free AUC-ROC and AUC-PR (scikit-learn's
+    `roc_auc_score` and `average_precision_score`, as TSB-AD), and VUS-ROC,
+    VUS-PR with buffers up to `vus_window` steps."""
+    out = {"no_pa": best_f1(score, labels, steps, k=1.0), "no_pa_at_pa_threshold": f1_at(score, labels, pa_threshold),
+           "pa_k": pa_k_curve(score, labels, steps)}
+    one_class = labels.min() == labels.max()  # AUCs are undefined without both classes
+    out["auc_roc"] = float("nan") if one_class else float(roc_auc_score(labels, score))
+    out["auc_pr"] = float("nan") if one_class else float(average_precision_score(labels, score))
+    return {**out, **vus(score, labels, vus_window), "vus_window": int(vus_window)}

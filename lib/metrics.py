@@ -41,25 +41,40 @@ def prf_from_counts(tp: int, fp: int, fn: int) -> dict[str, float]:
 
 
 def pa_counts(score: np.ndarray, label: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """TP, FP, FN after point adjustment for every threshold (predict score > t).
+    """TP, FP, FN after point adjustment for every threshold (predict score > t)."""
+    return adjusted_counts(score, label, thresholds, k=0.0)
 
-    Exact and O((n + m) log n): a segment is detected iff its maximum score
-    exceeds t, and the false positives are the normal points above t.
-    """
+
+def threshold_hits(score: np.ndarray, label: np.ndarray, thresholds: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every threshold t (predict score > t), exactly and at once:
+    segment lengths `[S]`, points above t per segment `[S, n_thresholds]`,
+    and false positives (normal points above t) `[n_thresholds]`."""
     score = np.asarray(score, dtype=np.float64)
     y = np.asarray(label).astype(bool)
     thresholds = np.asarray(thresholds, dtype=np.float64)
     segs = segments(y)
-    seg_max = np.array([score[s:e].max() for s, e in segs]) if segs else np.zeros(0)
-    seg_len = np.array([e - s for s, e in segs], dtype=np.int64)
-    order = np.argsort(seg_max)
-    sorted_max, cum_len = seg_max[order], np.concatenate([[0], np.cumsum(seg_len[order])])
-    # segments with max <= t are missed
-    missed = cum_len[np.searchsorted(sorted_max, thresholds, side="right")]
-    tp = seg_len.sum() - missed
+    lengths = np.array([e - s for s, e in segs], dtype=np.int64)
+    hits = np.array([(e - s) - np.searchsorted(np.sort(score[s:e]), thresholds, side="right") for s, e in segs],
+                    dtype=np.int64).reshape(len(segs), thresholds.size)
     normal = np.sort(score[~y])
-    fp = normal.size - np.searchsorted(normal, thresholds, side="right")
-    return tp, fp, missed
+    return lengths, hits, normal.size - np.searchsorted(normal, thresholds, side="right")
+
+
+def adjusted_counts(score: np.ndarray, label: np.ndarray, thresholds: np.ndarray, k: float = 0.0,
+                    hits: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TP, FP, FN `[n_thresholds]` under PA%K (Kim et al., AAAI 2022), predicting score > t.
+
+    A segment whose share of points above t exceeds `k` (0..1) counts as
+    wholly detected; otherwise only its points above t count. k = 0 is point
+    adjustment, k = 1 no adjustment. `hits`: `threshold_hits`' result, when
+    several k share the thresholds.
+    """
+    lengths, seg_hits, fp = hits if hits is not None else threshold_hits(score, label, thresholds)
+    L = lengths[:, None]
+    tp = np.where(seg_hits > k * L, L, seg_hits).sum(axis=0)
+    return tp, fp, int(lengths.sum()) - tp
 
 
 def detection_delay(score: np.ndarray, label: np.ndarray, threshold: float) -> float:

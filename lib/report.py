@@ -8,7 +8,9 @@ from typing import Any, Sequence
 import numpy as np
 
 COLUMNS = (("data", "{}"), ("model", "{}"), ("precision", "{:.4f}"), ("recall", "{:.4f}"), ("f1", "{:.4f}"),
-           ("threshold", "{:.4g}"), ("delay", "{:.1f}"), ("ms/window", "{:.3f}"))
+           ("threshold", "{:.4g}"), ("delay", "{:.1f}"), ("f1_no_pa", "{:.4f}"), ("pa%k_auc", "{:.4f}"),
+           ("auc_roc", "{:.4f}"), ("auc_pr", "{:.4f}"), ("vus_roc", "{:.4f}"), ("vus_pr", "{:.4f}"),
+           ("ms/window", "{:.3f}"))
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns=COLUMNS) -> str:

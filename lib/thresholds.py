@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lib.metrics import prf_from_counts, detection_delay, pa_counts
+from lib.metrics import adjusted_counts, detection_delay, prf_from_counts, threshold_hits
 
 
 def search_grid(score: np.ndarray, steps: int) -> np.ndarray:
@@ -16,16 +16,40 @@ def search_grid(score: np.ndarray, steps: int) -> np.ndarray:
     return lo + (hi - lo) * np.arange(1, steps + 1) / steps
 
 
-def best_f1_pa(score: np.ndarray, label: np.ndarray, steps: int = 500) -> dict[str, float]:
-    """The threshold on `search_grid` with the best point-adjusted F1 (ties: the lowest).
+def f1_of_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """Element-wise F1 = 2TP / (2TP + FP + FN), 0 where nothing is predicted or labelled."""
+    denom = 2 * tp + fp + fn
+    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
 
-    Returns precision, recall, f1, tp/fp/fn, threshold, and the detection delay.
-    """
+
+def best_f1(score: np.ndarray, label: np.ndarray, steps: int = 500, k: float = 0.0) -> dict[str, float]:
+    """The threshold on `search_grid` with the best F1 under PA%K (k = 0: point adjustment,
+    k = 1: none; ties: the lowest threshold). Returns precision, recall, f1, tp/fp/fn, threshold."""
     grid = search_grid(score, steps)
-    tp, fp, fn = pa_counts(score, label, grid)
-    f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-    i = int(np.argmax(f1))
-    out = prf_from_counts(int(tp[i]), int(fp[i]), int(fn[i]))
-    out["threshold"] = float(grid[i])
-    out["delay"] = detection_delay(score, label, grid[i])
+    tp, fp, fn = adjusted_counts(score, label, grid, k)
+    i = int(np.argmax(f1_of_counts(tp, fp, fn)))
+    return {**prf_from_counts(int(tp[i]), int(fp[i]), int(fn[i])), "threshold": float(grid[i])}
+
+
+def best_f1_pa(score: np.ndarray, label: np.ndarray, steps: int = 500) -> dict[str, float]:
+    """STAMP's protocol: `best_f1` with point adjustment, plus the detection delay."""
+    out = best_f1(score, label, steps, k=0.0)
+    out["delay"] = detection_delay(score, label, out["threshold"])
     return out
+
+
+def f1_at(score: np.ndarray, label: np.ndarray, threshold: float, k: float = 1.0) -> dict[str, float]:
+    """Precision, recall, F1 at one threshold under PA%K (default k = 1: no adjustment)."""
+    tp, fp, fn = adjusted_counts(score, label, np.array([threshold]), k)
+    return {**prf_from_counts(int(tp[0]), int(fp[0]), int(fn[0])), "threshold": float(threshold)}
+
+
+def pa_k_curve(score: np.ndarray, label: np.ndarray, steps: int = 500, ks: np.ndarray | None = None
+               ) -> dict[str, list[float] | float]:
+    """Best F1 under PA%K for K = 0, 1, ..., 100 % (each K its own best threshold on the grid),
+    and the area under F1(K) with K scaled to [0, 1] (Kim et al., AAAI 2022)."""
+    ks = np.arange(101) if ks is None else np.asarray(ks)
+    grid = search_grid(score, steps)
+    hits = threshold_hits(score, label, grid)
+    f1 = [float(f1_of_counts(*adjusted_counts(score, label, grid, k / 100, hits)).max()) for k in ks]
+    return {"k": ks.tolist(), "f1": f1, "auc": float(np.trapezoid(f1, ks / 100))}

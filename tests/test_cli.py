@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 TINY_MODEL = ["--window_size", "8", "--n_pred", "2", "--d_model", "8", "--em_dim", "4", "--top_k", "2",
@@ -31,6 +33,10 @@ def test_train_then_score(tmp_path):
     assert 0 <= result["metrics"]["f1"] <= 1 and set(result["by_score_agg"]) == {"max", "sum", "mean"}
     assert result["seed"] == 666 and result["git_commit"]
     assert set(result["test_errors"]) == {"pred_mae", "recon_mae", "adv_mae"}
+    extra = result["beyond_pa"]
+    assert extra["no_pa"]["f1"] <= result["metrics"]["f1"] and len(extra["pa_k"]["f1"]) == 101
+    assert extra["pa_k"]["f1"][0] == pytest.approx(result["metrics"]["f1"]) and 0 < extra["auc_pr"] <= 1
+    assert 0 < extra["vus_pr"] <= 1 and extra["vus_window"] > 0
     assert all(0 < v < 1 for v in result["test_errors"].values())  # scaled data, trained branches
     assert (tmp_path / "results" / "synthetic_gat_ae.png").stat().st_size > 1000
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib.metrics import detection_delay, pa_counts, point_adjust, prf, segments
-from lib.thresholds import best_f1_pa, search_grid
+from lib.metrics import adjusted_counts, detection_delay, pa_counts, point_adjust, prf, segments
+from lib.thresholds import best_f1, best_f1_pa, f1_at, pa_k_curve, search_grid
 
 SCORE = np.array([0.1, 0.9, 0.2, 0.3, 0.8, 0.1, 0.1, 0.7, 0.1, 0.1])
 LABEL = np.array([0, 0, 1, 1, 1, 0, 0, 1, 1, 0])
@@ -63,3 +63,40 @@ def test_fast_pa_counts_equal_the_plain_loop():
 def test_detection_delay():
     assert detection_delay(SCORE, LABEL, 0.75) == 2.0   # only the first segment, hit at its 3rd point
     assert np.isnan(detection_delay(SCORE, LABEL, 0.95))
+
+
+def test_pa_k_by_hand():
+    # threshold 0.5: segment (2, 5) has 1 of 3 points above (point 4), segment (7, 9) 1 of 2 (point 7)
+    t = np.array([0.5])
+    counts = lambda k: tuple(int(c[0]) for c in adjusted_counts(SCORE, LABEL, t, k))
+    assert counts(0.0) == (5, 1, 0)                 # point adjustment: both segments whole
+    assert counts(0.4) == (3, 1, 2)                 # 1/3 <= 0.4 < 1/2: only the second is filled (1 + 2)
+    assert counts(0.5) == (2, 1, 3)                 # 1/2 does not exceed 0.5: no segment is filled
+    assert counts(1.0) == (2, 1, 3)                 # no adjustment
+    assert f1_at(SCORE, LABEL, 0.5)["f1"] == pytest.approx(prf(SCORE > 0.5, LABEL)["f1"])
+
+
+def test_pa_k_edge_cases():
+    # no predicted positives: a threshold above every score
+    assert f1_at(SCORE, LABEL, 1.0)["f1"] == 0 and f1_at(SCORE, LABEL, 1.0, k=0.0)["recall"] == 0
+    # a series that is one anomalous segment: any hit fills it under PA, only the hits count without
+    whole = np.ones(10)
+    assert f1_at(SCORE, whole, 0.75, k=0.0)["f1"] == 1.0
+    assert f1_at(SCORE, whole, 0.75)["recall"] == pytest.approx(0.2)
+    # a single-point segment is filled or not, whatever K
+    single, score = np.array([0, 0, 1, 0, 0]), np.array([0.1, 0.2, 0.9, 0.3, 0.1])
+    assert all(f1_at(score, single, 0.5, k=k)["f1"] == 1.0 for k in (0.0, 0.5, 1.0))
+
+
+def test_pa_k_curve_spans_pa_and_pointwise_f1():
+    rng = np.random.default_rng(0)
+    label = np.zeros(2000, int)
+    for s in (200, 700, 1300):
+        label[s:s + 60] = 1
+    score = rng.random(2000)                               # a random detector
+    curve = pa_k_curve(score, label, steps=200)
+    assert curve["f1"][0] == pytest.approx(best_f1(score, label, 200, k=0.0)["f1"])
+    assert curve["f1"][100] == pytest.approx(best_f1(score, label, 200, k=1.0)["f1"])
+    assert np.all(np.diff(curve["f1"]) <= 1e-12)          # a larger K never fills more
+    # point adjustment flatters random scores; the area under PA%K does not
+    assert curve["f1"][0] > 0.6 and curve["auc"] < 0.3
