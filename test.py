@@ -20,7 +20,7 @@ from lib.config import Config, add_config_flags, overrides_from_args
 from lib.data import prepare
 from lib.errors import UserError, cli_main
 from lib.evaluate import get_final_result
-from lib.report import format_table, plot_scores, write_json
+from lib.report import MEAN_COLUMNS, format_table, plot_scores, write_json
 from lib.scoring import BRANCHES, window_errors
 from lib.utils import pick_device, quiet_third_party, seed_everything, setup_logging
 from lib.vus import find_period
@@ -93,7 +93,7 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None) -> dict:
     extra = res["beyond_pa"]
     return {"data": cfg.data_tag, "model": cfg.model_name, **m, "f1_no_pa": extra["no_pa"]["f1"],
             "pa%k_auc": extra["pa_k"]["auc"], "auc_roc": extra["auc_roc"], "auc_pr": extra["auc_pr"],
-            "vus_roc": extra["vus_roc"], "vus_pr": extra["vus_pr"],
+            "aff_f1": extra["affiliation"]["f1"], "vus_roc": extra["vus_roc"], "vus_pr": extra["vus_pr"],
             "ms/window": inference["ms_per_window"]}
 
 
@@ -119,12 +119,10 @@ def main() -> None:
     rows = [evaluate_one(base.replace(entity=e), {**typed, "entity": e} if "entity" in typed else typed,
                          args.checkpoint) for e in entities]
     if len(rows) > 1:
-        mean = {k: float(np.mean([r[k] for r in rows]))
-                for k in ("precision", "recall", "f1", "f1_no_pa", "pa%k_auc", "auc_roc", "auc_pr", "vus_roc", "vus_pr",
-                          "ms/window")}
+        mean = {k: float(np.mean([r[k] for r in rows])) for k in MEAN_COLUMNS}
         rows.append({"data": f"mean of {len(rows)}", "model": rows[0]["model"], **mean})
     print("\nSTAMP protocol (precision .. delay): best-F1 threshold searched on the test labels (oracle), with point "
-          "adjustment.\nBeside it: best F1 without adjustment, the area under F1 over PA%K (K = 0..100 %), AUC-ROC, AUC-PR, VUS-ROC, VUS-PR.")
+          "adjustment.\nBeside it: best F1 without adjustment, the area under F1 over PA%K (K = 0..100 %), the best affiliation F, AUC-ROC, AUC-PR, VUS-ROC, VUS-PR.")
     print(format_table(rows))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from lib.affiliation import best_affiliation
 from lib.data.windows import upsample, window_to_time
 from lib.scoring import window_scores
 from lib.thresholds import best_f1, best_f1_pa, f1_at, pa_k_curve
@@ -46,7 +47,8 @@ def beyond_point_adjustment(score: np.ndarray, labels: np.ndarray, pa_threshold:
                             vus_window: int) -> dict:
     """The views that point adjustment hides, on the same per-step score `[T]`:
     F1 without PA (at its own best threshold and at the PA one), the PA%K
-    curve with its area, the threshold-free AUC-ROC and AUC-PR (scikit-learn's
+    curve with its area, the best affiliation precision/recall/F (over 100
+    thresholds, as TSB-AD), the threshold-free AUC-ROC and AUC-PR (scikit-learn's
     `roc_auc_score` and `average_precision_score`, as TSB-AD), and VUS-ROC,
     VUS-PR with buffers up to `vus_window` steps."""
     out = {"no_pa": best_f1(score, labels, steps, k=1.0), "no_pa_at_pa_threshold": f1_at(score, labels, pa_threshold),
@@ -54,4 +56,5 @@ def beyond_point_adjustment(score: np.ndarray, labels: np.ndarray, pa_threshold:
     one_class = labels.min() == labels.max()  # AUCs are undefined without both classes
     out["auc_roc"] = float("nan") if one_class else float(roc_auc_score(labels, score))
     out["auc_pr"] = float("nan") if one_class else float(average_precision_score(labels, score))
+    out["affiliation"] = best_affiliation(score, labels)
     return {**out, **vus(score, labels, vus_window), "vus_window": int(vus_window)}

@@ -7,10 +7,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-COLUMNS = (("data", "{}"), ("model", "{}"), ("precision", "{:.4f}"), ("recall", "{:.4f}"), ("f1", "{:.4f}"),
-           ("threshold", "{:.4g}"), ("delay", "{:.1f}"), ("f1_no_pa", "{:.4f}"), ("pa%k_auc", "{:.4f}"),
-           ("auc_roc", "{:.4f}"), ("auc_pr", "{:.4f}"), ("vus_roc", "{:.4f}"), ("vus_pr", "{:.4f}"),
+COLUMNS = (("data", "{}"), ("model", "{}"),
+           # STAMP protocol: oracle threshold, point adjustment
+           ("precision", "{:.4f}"), ("recall", "{:.4f}"), ("f1", "{:.4f}"), ("threshold", "{:.4g}"), ("delay", "{:.1f}"),
+           # beside it: no adjustment, PA%K, affiliation, threshold-free
+           ("f1_no_pa", "{:.4f}"), ("pa%k_auc", "{:.4f}"), ("aff_f1", "{:.4f}"), ("auc_roc", "{:.4f}"),
+           ("auc_pr", "{:.4f}"), ("vus_roc", "{:.4f}"), ("vus_pr", "{:.4f}"),
            ("ms/window", "{:.3f}"))
+MEAN_COLUMNS = tuple(name for name, _ in COLUMNS if name not in ("data", "model", "threshold", "delay"))
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns=COLUMNS) -> str:

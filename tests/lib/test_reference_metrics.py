@@ -1,4 +1,4 @@
-"""VUS and the threshold-free AUCs against TSB-AD's own outputs, and VUS on hand-made cases."""
+"""VUS, affiliation and the threshold-free AUCs against TSB-AD's own outputs, and VUS on hand-made cases."""
 from __future__ import annotations
 
 import json
@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lib.affiliation import affiliation, best_affiliation
 from lib.evaluate import beyond_point_adjustment
 from lib.vus import find_period, soft_labels, vus, widened_regions
 
@@ -60,3 +61,24 @@ def test_random_scores_flatter_pa_but_not_vus():
     score, label = ARRAYS["random_scores_score"], ARRAYS["random_scores_label"]
     extra = beyond_point_adjustment(score, label, pa_threshold=0.5, steps=100, vus_window=10)
     assert extra["pa_k"]["f1"][0] > 0.6 and extra["vus_pr"] < 0.15 and extra["pa_k"]["auc"] < 0.3
+
+
+@pytest.mark.parametrize("case", list(REFERENCE["cases"]))
+def test_affiliation_matches_tsb_ad(case):
+    score, label = ARRAYS[f"{case}_score"], ARRAYS[f"{case}_label"]
+    ref = REFERENCE["cases"][case]["metrics"]["slidingWindow=10"]["Affiliation-F"]
+    ours = best_affiliation(score, label)["f1"]
+    assert (np.isnan(ours) and np.isnan(ref)) or ours == pytest.approx(ref, abs=1e-6)
+
+
+def test_affiliation_by_hand():
+    label = np.zeros(10, int)
+    label[4:6] = 1                                              # J = [4, 6), its zone the whole [0, 10]
+    exact = affiliation(label, label)
+    assert exact["precision"] == pytest.approx(1) and exact["recall"] == pytest.approx(1)
+    far = affiliation(np.eye(10, dtype=int)[0], label)          # one alarm at point 0: [0, 1)
+    # precision: distances 3..4 from J, P(dist(X, J) >= d) = 2 (4 - d) / 10, averaged over [0, 1): 0.1
+    # recall: y in [4, 6) is 1 + max(11 - 2y, 0) over 10; integral 4.25 / 10 / |J| = 0.2125
+    assert far["precision"] == pytest.approx(0.1) and far["recall"] == pytest.approx(0.2125)
+    none = affiliation(np.zeros(10, int), label)                # nothing predicted
+    assert np.isnan(none["precision"]) and none["recall"] == 0 and np.isnan(none["f1"])
