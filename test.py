@@ -32,7 +32,7 @@ from run import entities_of
 # is not in the checkpoint, so its precision may differ at scoring (bfloat16
 # scores several times faster on CPU) and its prefix cache may be off.
 SCORING_FLAGS = {"test_alpha", "test_beta", "test_gamma", "topk", "score_norm", "norm_source", "score_agg",
-                 "smooth", "search_steps", "vus_window", "data_root", "device", "threads", "eval_batch_size", "expe_dir",
+                 "smooth", "search_steps", "vus_window", "pot_q", "pot_level", "val_quantile", "data_root", "device", "threads", "eval_batch_size", "expe_dir",
                  "nan_policy", "resume", "epochs", "patience", "max_val_windows", "llm_dtype", "llm_prefix_cache"}
 
 
@@ -84,6 +84,7 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None) -> dict:
                 "checkpoint": str(path), "trained_epoch": ckpt["epoch"], "trained_git_commit": ckpt.get("git_commit"),
                 "protocol": "STAMP: best-F1 threshold searched on the test labels (oracle), with point adjustment",
                 "metrics": m, "by_score_agg": res["by_score_agg"], "beyond_pa": res["beyond_pa"],
+                "label_free": res["label_free"],
                 "inference": inference,
                 "test_errors": mae, "data": {"source": data.source, "test_steps": int(data.test_labels_orig.size),
                          "anomaly_ratio": float(data.test_labels_orig.mean())}}, paths["result"])
@@ -94,7 +95,15 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None) -> dict:
     return {"data": cfg.data_tag, "model": cfg.model_name, **m, "f1_no_pa": extra["no_pa"]["f1"],
             "pa%k_auc": extra["pa_k"]["auc"], "auc_roc": extra["auc_roc"], "auc_pr": extra["auc_pr"],
             "aff_f1": extra["affiliation"]["f1"], "vus_roc": extra["vus_roc"], "vus_pr": extra["vus_pr"],
+            "pot_f1_pa": res["label_free"]["pot"]["pa"]["f1"], "pot_f1": res["label_free"]["pot"]["no_pa"]["f1"],
             "ms/window": inference["ms_per_window"]}
+
+
+RESULT_LEGEND = """
+precision .. delay: STAMP's protocol, the best-F1 threshold searched on the test labels (an oracle), with point
+adjustment. f1_no_pa: the same search without adjustment. pa%k_auc: area under the best F1 over PA%K, K = 0..100 %.
+aff_f1: the best affiliation F. auc_*, vus_*: threshold-free. pot_f1_pa, pot_f1: label-free, at the POT threshold
+fitted on validation scores, with and without adjustment."""
 
 
 def vus_window(cfg: Config, data) -> int:
@@ -121,8 +130,7 @@ def main() -> None:
     if len(rows) > 1:
         mean = {k: float(np.mean([r[k] for r in rows])) for k in MEAN_COLUMNS}
         rows.append({"data": f"mean of {len(rows)}", "model": rows[0]["model"], **mean})
-    print("\nSTAMP protocol (precision .. delay): best-F1 threshold searched on the test labels (oracle), with point "
-          "adjustment.\nBeside it: best F1 without adjustment, the area under F1 over PA%K (K = 0..100 %), the best affiliation F, AUC-ROC, AUC-PR, VUS-ROC, VUS-PR.")
+    print(RESULT_LEGEND)
     print(format_table(rows))
 
 

@@ -27,14 +27,26 @@ def run_paths(cfg) -> dict[str, Path]:
     }
 
 
-def git_commit() -> str:
-    """The commit of the code that runs, or 'unknown' outside a git checkout."""
+def _read_git_commit() -> str:
+    """HEAD, with '+dirty' when tracked files differ from it; 'unknown' outside a git checkout."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).resolve().parent).stdout.strip()
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
+        head = git("rev-parse", "HEAD")
+        return (head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")) or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+# Read once, when the code is loaded: a long run must report the code it runs,
+# not whatever the checkout holds when it finishes.
+_COMMIT_AT_START = _read_git_commit()
+
+
+def git_commit() -> str:
+    """The commit of the code that runs (as it was when this process started)."""
+    return _COMMIT_AT_START
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:

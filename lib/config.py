@@ -108,6 +108,9 @@ class Config:
     score_agg: str = field(default="max", metadata={"help": "max | sum | mean over the n_pred horizon steps"})
     smooth: int = field(default=4, metadata={"help": "trailing mean over this many windows (1 = none)"})
     search_steps: int = field(default=500, metadata={"help": "thresholds tried by the best-F1 search"})
+    pot_q: float = field(default=1e-3, metadata={"help": "label-free POT threshold: tail probability of a normal score"})
+    pot_level: float = field(default=0.98, metadata={"help": "POT: quantile of the validation scores where the tail starts"})
+    val_quantile: float = field(default=0.99, metadata={"help": "label-free threshold: this quantile of the validation scores"})
     vus_window: int = field(default=0, metadata={"help": "VUS buffer length in steps (0 = the test series' dominant "
                                                          "period, as TSB-AD picks it)"})
 
@@ -154,6 +157,8 @@ class Config:
                 raise UserError(f"--{name} must be one of {'|'.join(allowed)}, got {getattr(self, name)!r}")
         if min(self.down_len, self.batch_size, self.eval_batch_size, self.topk) < 1 or self.epochs < 0:
             raise UserError("--down_len, --batch_size, --eval_batch_size and --topk must be >= 1, --epochs >= 0")
+        if not (0 < self.pot_q < 1 and 0 < self.pot_level < 1 and 0 < self.val_quantile <= 1):
+            raise UserError("--pot_q and --pot_level must lie in (0, 1), --val_quantile in (0, 1]")
         if self.vus_window < 0:
             raise UserError(f"--vus_window must be >= 0 (0 = the test series' period), got {self.vus_window}")
         if self.pred_model == "llm" and self.llm_patch_len > self.context_len:

@@ -12,7 +12,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from lib.affiliation import best_affiliation
 from lib.data.windows import upsample, window_to_time
 from lib.scoring import window_scores
-from lib.thresholds import best_f1, best_f1_pa, f1_at, pa_k_curve
+from lib.thresholds import best_f1, best_f1_pa, f1_at, pa_k_curve, pot_threshold, quantile_threshold
 from lib.vus import vus
 
 
@@ -23,11 +23,12 @@ def scores_to_time(scores: np.ndarray, cfg, n_down: int, n_orig: int) -> np.ndar
 
 def get_final_result(test_err: dict[str, np.ndarray], val_err: dict[str, np.ndarray], labels: np.ndarray,
                      cfg, n_down: int, vus_window: int) -> dict:
-    """Scores and the STAMP-protocol metrics (best-F1 with point adjustment).
+    """Scores, the STAMP-protocol metrics (best-F1 with point adjustment) and the views beside them.
 
     labels: `[T]` of the original test series; n_down: test length at model
-    resolution; vus_window: VUS's buffer length. Returns `{"score": [T], "feature_scores": [T, N], "metrics": {...},
-    "by_score_agg": {max|sum|mean: metrics}}`.
+    resolution; vus_window: VUS's buffer length. Returns `{"score": [T],
+    "feature_scores": [T, N], "metrics": {...}, "by_score_agg": {max|sum|mean:
+    metrics}, "beyond_pa": {...}, "label_free": {...}}`.
     """
     ref = test_err if cfg.norm_source == "test" else val_err
     T = labels.shape[0]
@@ -38,9 +39,20 @@ def get_final_result(test_err: dict[str, np.ndarray], val_err: dict[str, np.ndar
     s, feats = window_scores(test_err, ref, cfg)
     score = scores_to_time(s, cfg, n_down, T)
     metrics = by_agg[cfg.score_agg]
+    val_score, _ = window_scores(val_err, ref, cfg)
     return {"score": score, "feature_scores": scores_to_time(feats["combined"], cfg, n_down, T),
             "metrics": metrics, "by_score_agg": by_agg,
-            "beyond_pa": beyond_point_adjustment(score, labels, metrics["threshold"], cfg.search_steps, vus_window)}
+            "beyond_pa": beyond_point_adjustment(score, labels, metrics["threshold"], cfg.search_steps, vus_window),
+            "label_free": label_free(score, labels, val_score, cfg)}
+
+
+def label_free(score: np.ndarray, labels: np.ndarray, val_score: np.ndarray, cfg) -> dict:
+    """Thresholds fitted on validation scores alone (no test labels), and their F1 on the
+    test score `[T]`, with and without point adjustment."""
+    thresholds = {"pot": pot_threshold(val_score, cfg.pot_q, cfg.pot_level),
+                  "val_quantile": quantile_threshold(val_score, cfg.val_quantile)}
+    return {name: {"threshold": t, "pa": f1_at(score, labels, t, k=0.0), "no_pa": f1_at(score, labels, t, k=1.0)}
+            for name, t in thresholds.items()}
 
 
 def beyond_point_adjustment(score: np.ndarray, labels: np.ndarray, pa_threshold: float, steps: int,

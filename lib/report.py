@@ -13,6 +13,8 @@ COLUMNS = (("data", "{}"), ("model", "{}"),
            # beside it: no adjustment, PA%K, affiliation, threshold-free
            ("f1_no_pa", "{:.4f}"), ("pa%k_auc", "{:.4f}"), ("aff_f1", "{:.4f}"), ("auc_roc", "{:.4f}"),
            ("auc_pr", "{:.4f}"), ("vus_roc", "{:.4f}"), ("vus_pr", "{:.4f}"),
+           # label-free: POT threshold fitted on validation scores
+           ("pot_f1_pa", "{:.4f}"), ("pot_f1", "{:.4f}"),
            ("ms/window", "{:.3f}"))
 MEAN_COLUMNS = tuple(name for name, _ in COLUMNS if name not in ("data", "model", "threshold", "delay"))
 

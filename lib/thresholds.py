@@ -1,11 +1,14 @@
 """Threshold selection. Pure functions.
 
 `best_f1_pa` is STAMP's oracle search: it looks at the test labels, so its
-F1 is an upper bound, reported as such.
+F1 is an upper bound, reported as such. `pot_threshold` and
+`quantile_threshold` look only at scores of data without test labels
+(the validation split).
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import genpareto
 
 from lib.metrics import adjusted_counts, detection_delay, prf_from_counts, threshold_hits
 
@@ -53,3 +56,30 @@ def pa_k_curve(score: np.ndarray, label: np.ndarray, steps: int = 500, ks: np.nd
     hits = threshold_hits(score, label, grid)
     f1 = [float(f1_of_counts(*adjusted_counts(score, label, grid, k / 100, hits)).max()) for k in ks]
     return {"k": ks.tolist(), "f1": f1, "auc": float(np.trapezoid(f1, ks / 100))}
+
+
+# ---- thresholds chosen without test labels --------------------------------------------------
+def pot_threshold(calibration: np.ndarray, q: float = 1e-3, level: float = 0.98) -> float:
+    """Peaks over threshold (Siffer et al., KDD 2017): the score exceeded with probability `q`.
+
+    The excesses of `calibration` scores over their `level` quantile t are fitted
+    with a generalised Pareto distribution (scipy's maximum-likelihood
+    `genpareto.fit`, location fixed at 0); the threshold is the GPD tail
+    quantile t + (sigma / xi) * ((q n / n_t) ** -xi - 1) (xi = 0: t - sigma
+    log(q n / n_t)). Falls back to t when fewer than 10 scores exceed it.
+    """
+    x = np.asarray(calibration, dtype=np.float64)
+    t = float(np.quantile(x, level))
+    excess = x[x > t] - t
+    if excess.size < 10:
+        return t
+    xi, _, sigma = genpareto.fit(excess, floc=0)
+    r = q * x.size / excess.size
+    if abs(xi) < 1e-8:
+        return t - sigma * np.log(r)
+    return t + sigma / xi * (r ** -xi - 1)
+
+
+def quantile_threshold(calibration: np.ndarray, level: float = 0.99) -> float:
+    """The `level` quantile of the calibration scores."""
+    return float(np.quantile(np.asarray(calibration, dtype=np.float64), level))

@@ -37,6 +37,8 @@ def test_train_then_score(tmp_path):
     assert extra["no_pa"]["f1"] <= result["metrics"]["f1"] and len(extra["pa_k"]["f1"]) == 101
     assert extra["pa_k"]["f1"][0] == pytest.approx(result["metrics"]["f1"]) and 0 < extra["auc_pr"] <= 1
     assert 0 < extra["vus_pr"] <= 1 and extra["vus_window"] > 0 and 0 < extra["affiliation"]["f1"] <= 1
+    pot = result["label_free"]["pot"]
+    assert pot["no_pa"]["f1"] <= pot["pa"]["f1"] and pot["threshold"] == pot["pa"]["threshold"]
     assert all(0 < v < 1 for v in result["test_errors"].values())  # scaled data, trained branches
     assert (tmp_path / "results" / "synthetic_gat_ae.png").stat().st_size > 1000
 

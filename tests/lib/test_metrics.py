@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lib.metrics import adjusted_counts, detection_delay, pa_counts, point_adjust, prf, segments
-from lib.thresholds import best_f1, best_f1_pa, f1_at, pa_k_curve, search_grid
+from lib.thresholds import best_f1, best_f1_pa, f1_at, pa_k_curve, pot_threshold, quantile_threshold, search_grid
 
 SCORE = np.array([0.1, 0.9, 0.2, 0.3, 0.8, 0.1, 0.1, 0.7, 0.1, 0.1])
 LABEL = np.array([0, 0, 1, 1, 1, 0, 0, 1, 1, 0])
@@ -100,3 +100,12 @@ def test_pa_k_curve_spans_pa_and_pointwise_f1():
     assert np.all(np.diff(curve["f1"]) <= 1e-12)          # a larger K never fills more
     # point adjustment flatters random scores; the area under PA%K does not
     assert curve["f1"][0] > 0.6 and curve["auc"] < 0.3
+
+
+def test_pot_finds_the_gaussian_tail_quantile():
+    from scipy.stats import norm
+    x = np.random.default_rng(0).normal(size=100_000)
+    for q in (1e-3, 1e-4):
+        assert pot_threshold(x, q, level=0.98) == pytest.approx(norm.ppf(1 - q), abs=0.1)
+    assert quantile_threshold(x, 0.99) == pytest.approx(norm.ppf(0.99), abs=0.02)
+    assert pot_threshold(np.arange(20.0), 1e-3, level=0.98) == pytest.approx(np.quantile(np.arange(20.0), 0.98))
