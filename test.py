@@ -19,7 +19,8 @@ from lib.checkpoint import run_paths
 from lib.config import Config, add_config_flags, overrides_from_args
 from lib.data import prepare
 from lib.errors import UserError, cli_main
-from lib.evaluate import get_final_result
+from lib.baselines import BASELINES, baseline_scores
+from lib.evaluate import get_final_result, judge
 from lib.report import MEAN_COLUMNS, format_table, plot_scores, write_json
 from lib.scoring import BRANCHES, window_errors
 from lib.utils import pick_device, quiet_third_party, seed_everything, setup_logging
@@ -57,7 +58,8 @@ def load_models(ckpt: dict, cfg: Config, n_features: int, device: torch.device, 
     return pred, recon
 
 
-def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None) -> dict:
+def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_names: list[str]) -> list[dict]:
+    """Score one entity's checkpoint (and the baselines asked for); its rows of the printed table."""
     path = ckpt_path or run_paths(base)["best"]
     ckpt = checkpoint.load(path)
     cfg = config_from_checkpoint(ckpt, typed, path)
@@ -70,7 +72,9 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None) -> dict:
     val_err = window_errors(pred, recon, data.val.to(device), cfg, max_windows=cfg.max_val_windows)
     test_err = window_errors(pred, recon, data.test.to(device), cfg)
     n_windows = test_err["pred"].shape[0]
-    res = get_final_result(test_err, val_err, data.test_labels_orig, cfg, data.test.shape[0], vus_window(cfg, data))
+    window = vus_window(cfg, data)
+    res = get_final_result(test_err, val_err, data.test_labels_orig, cfg, data.test.shape[0], window)
+    baselines = judge_baselines(baseline_names, data, cfg, window)
     m = res["metrics"]
     inference = {"windows": n_windows, "seconds": test_err["seconds"],
                  "ms_per_window": 1000 * test_err["seconds"] / n_windows,
@@ -84,19 +88,33 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None) -> dict:
                 "checkpoint": str(path), "trained_epoch": ckpt["epoch"], "trained_git_commit": ckpt.get("git_commit"),
                 "protocol": "STAMP: best-F1 threshold searched on the test labels (oracle), with point adjustment",
                 "metrics": m, "by_score_agg": res["by_score_agg"], "beyond_pa": res["beyond_pa"],
-                "label_free": res["label_free"],
-                "inference": inference,
+                "label_free": res["label_free"], "baselines": baselines, "inference": inference,
                 "test_errors": mae, "data": {"source": data.source, "test_steps": int(data.test_labels_orig.size),
                          "anomaly_ratio": float(data.test_labels_orig.mean())}}, paths["result"])
     plot_scores(res["score"], data.test_labels_orig, m["threshold"],
                 f"{cfg.data_tag} {cfg.model_name}: F1(PA) {m['f1']:.3f}", paths["plot"])
     log.info("results: %s, %s", paths["result"], paths["plot"])
-    extra = res["beyond_pa"]
-    return {"data": cfg.data_tag, "model": cfg.model_name, **m, "f1_no_pa": extra["no_pa"]["f1"],
+    return [table_row(cfg.data_tag, cfg.model_name, res, inference["ms_per_window"]),
+            *(table_row(cfg.data_tag, f"baseline {name}", b, float("nan")) for name, b in baselines.items())]
+
+
+def table_row(data: str, model: str, judged: dict, ms_per_window: float) -> dict:
+    """One line of the printed table from `judge`'s result."""
+    extra, pot = judged["beyond_pa"], judged["label_free"]["pot"]
+    return {"data": data, "model": model, **judged["metrics"], "f1_no_pa": extra["no_pa"]["f1"],
             "pa%k_auc": extra["pa_k"]["auc"], "auc_roc": extra["auc_roc"], "auc_pr": extra["auc_pr"],
             "aff_f1": extra["affiliation"]["f1"], "vus_roc": extra["vus_roc"], "vus_pr": extra["vus_pr"],
-            "pot_f1_pa": res["label_free"]["pot"]["pa"]["f1"], "pot_f1": res["label_free"]["pot"]["no_pa"]["f1"],
-            "ms/window": inference["ms_per_window"]}
+            "pot_f1_pa": pot["pa"]["f1"], "pot_f1": pot["no_pa"]["f1"], "ms/window": ms_per_window}
+
+
+def judge_baselines(names: list[str], data, cfg: Config, window: int) -> dict[str, dict]:
+    """Each baseline through the same windows and metrics as the model (`lib/baselines.py`)."""
+    out = {}
+    for name in names:
+        val_s, test_s = baseline_scores(name, data.train, [data.val, data.test], cfg)
+        judged = judge(test_s, val_s, data.test_labels_orig, cfg, data.test.shape[0], window)
+        out[name] = {k: v for k, v in judged.items() if k != "score"}
+    return out
 
 
 RESULT_LEGEND = """
@@ -117,7 +135,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_flags(parser)
     parser.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint file (default: from the flags)")
+    parser.add_argument("--baselines", nargs="*", choices=list(BASELINES), default=None,
+                        help=f"also score these baselines the same way (alone: all of {', '.join(BASELINES)})")
     args = parser.parse_args()
+    baseline_names = list(BASELINES) if args.baselines == [] else (args.baselines or [])
     typed = overrides_from_args(args)
     base = Config(**typed)
     base.validate()
@@ -125,11 +146,14 @@ def main() -> None:
         torch.set_num_threads(base.threads)
     quiet_third_party()
     entities = [base.entity] if args.checkpoint else entities_of(base)
-    rows = [evaluate_one(base.replace(entity=e), {**typed, "entity": e} if "entity" in typed else typed,
-                         args.checkpoint) for e in entities]
-    if len(rows) > 1:
-        mean = {k: float(np.mean([r[k] for r in rows])) for k in MEAN_COLUMNS}
-        rows.append({"data": f"mean of {len(rows)}", "model": rows[0]["model"], **mean})
+    rows = [row for e in entities
+            for row in evaluate_one(base.replace(entity=e), {**typed, "entity": e} if "entity" in typed else typed,
+                                    args.checkpoint, baseline_names)]
+    if len(entities) > 1:
+        for model in dict.fromkeys(r["model"] for r in rows):
+            mine = [r for r in rows if r["model"] == model]
+            rows.append({"data": f"mean of {len(mine)}", "model": model,
+                         **{k: float(np.mean([r[k] for r in mine])) for k in MEAN_COLUMNS}})
     print(RESULT_LEGEND)
     print(format_table(rows))
 

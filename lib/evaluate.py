@@ -37,11 +37,19 @@ def get_final_result(test_err: dict[str, np.ndarray], val_err: dict[str, np.ndar
         s, _ = window_scores(test_err, ref, cfg, score_agg=agg)
         by_agg[agg] = best_f1_pa(scores_to_time(s, cfg, n_down, T), labels, cfg.search_steps)
     s, feats = window_scores(test_err, ref, cfg)
-    score = scores_to_time(s, cfg, n_down, T)
-    metrics = by_agg[cfg.score_agg]
     val_score, _ = window_scores(val_err, ref, cfg)
-    return {"score": score, "feature_scores": scores_to_time(feats["combined"], cfg, n_down, T),
-            "metrics": metrics, "by_score_agg": by_agg,
+    return {**judge(s, val_score, labels, cfg, n_down, vus_window), "by_score_agg": by_agg,
+            "feature_scores": scores_to_time(feats["combined"], cfg, n_down, T)}
+
+
+def judge(window_score: np.ndarray, val_score: np.ndarray, labels: np.ndarray, cfg, n_down: int,
+          vus_window: int) -> dict:
+    """Every metric of one detector: test window scores `[W]` are mapped to the steps of the
+    original series `[T]` (labels); validation window scores set the label-free thresholds.
+    Returns `{"score": [T], "metrics": STAMP protocol, "beyond_pa": {...}, "label_free": {...}}`."""
+    score = scores_to_time(window_score, cfg, n_down, labels.shape[0])
+    metrics = best_f1_pa(score, labels, cfg.search_steps)
+    return {"score": score, "metrics": metrics,
             "beyond_pa": beyond_point_adjustment(score, labels, metrics["threshold"], cfg.search_steps, vus_window),
             "label_free": label_free(score, labels, val_score, cfg)}
 

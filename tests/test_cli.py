@@ -25,9 +25,10 @@ def test_train_then_score(tmp_path):
     assert (tmp_path / "pth" / "best_model_synthetic_gat_ae.pth").is_file()
     assert "epoch 2:" in (tmp_path / "log" / "synthetic_gat_ae.log").read_text()
 
-    scored = cli("test.py", "--data", "synthetic", "--test_alpha", "1", *expe)
+    scored = cli("test.py", "--data", "synthetic", "--test_alpha", "1", "--baselines", *expe)
     assert scored.returncode == 0, scored.stderr
     assert "precision" in scored.stdout and "synthetic" in scored.stdout
+    assert all(f"baseline {b}" in scored.stdout for b in ("random", "pca", "iforest"))
     result = json.loads((tmp_path / "results" / "synthetic_gat_ae.json").read_text())
     assert result["config"]["window_size"] == 8 and result["config"]["test_alpha"] == 1.0
     assert 0 <= result["metrics"]["f1"] <= 1 and set(result["by_score_agg"]) == {"max", "sum", "mean"}
@@ -37,6 +38,8 @@ def test_train_then_score(tmp_path):
     assert extra["no_pa"]["f1"] <= result["metrics"]["f1"] and len(extra["pa_k"]["f1"]) == 101
     assert extra["pa_k"]["f1"][0] == pytest.approx(result["metrics"]["f1"]) and 0 < extra["auc_pr"] <= 1
     assert 0 < extra["vus_pr"] <= 1 and extra["vus_window"] > 0 and 0 < extra["affiliation"]["f1"] <= 1
+    assert set(result["baselines"]) == {"random", "pca", "iforest"}
+    assert all(0 <= b["metrics"]["f1"] <= 1 for b in result["baselines"].values())
     pot = result["label_free"]["pot"]
     assert pot["no_pa"]["f1"] <= pot["pa"]["f1"] and pot["threshold"] == pot["pa"]["threshold"]
     assert all(0 < v < 1 for v in result["test_errors"].values())  # scaled data, trained branches
