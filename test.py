@@ -21,6 +21,7 @@ from lib.data import prepare
 from lib.errors import UserError, cli_main
 from lib.baselines import BASELINES, baseline_scores
 from lib.evaluate import get_final_result, judge
+from lib.metrics import hit_rate
 from lib.report import MEAN_COLUMNS, format_table, plot_scores, write_json
 from lib.scoring import BRANCHES, window_errors
 from lib.utils import pick_device, quiet_third_party, seed_everything, setup_logging
@@ -75,6 +76,9 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
     window = vus_window(cfg, data)
     res = get_final_result(test_err, val_err, data.test_labels_orig, cfg, data.test.shape[0], window)
     baselines = judge_baselines(baseline_names, data, cfg, window)
+    # SMD names the features behind each anomaly: does the feature ranking find them?
+    root_cause = {f"hitrate@{int(p * 100)}%": hit_rate(res["feature_scores"], data.interpretation, p)
+                  for p in (1.0, 1.5)} if data.interpretation else {}
     m = res["metrics"]
     inference = {"windows": n_windows, "seconds": test_err["seconds"],
                  "ms_per_window": 1000 * test_err["seconds"] / n_windows,
@@ -88,7 +92,8 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
                 "checkpoint": str(path), "trained_epoch": ckpt["epoch"], "trained_git_commit": ckpt.get("git_commit"),
                 "protocol": "STAMP: best-F1 threshold searched on the test labels (oracle), with point adjustment",
                 "metrics": m, "by_score_agg": res["by_score_agg"], "beyond_pa": res["beyond_pa"],
-                "label_free": res["label_free"], "baselines": baselines, "inference": inference,
+                "label_free": res["label_free"], "baselines": baselines, "root_cause": root_cause,
+                "inference": inference,
                 "test_errors": mae, "data": {"source": data.source, "test_steps": int(data.test_labels_orig.size),
                          "anomaly_ratio": float(data.test_labels_orig.mean())}}, paths["result"])
     plot_scores(res["score"], data.test_labels_orig, m["threshold"],

@@ -109,3 +109,15 @@ def test_pot_finds_the_gaussian_tail_quantile():
         assert pot_threshold(x, q, level=0.98) == pytest.approx(norm.ppf(1 - q), abs=0.1)
     assert quantile_threshold(x, 0.99) == pytest.approx(norm.ppf(0.99), abs=0.02)
     assert pot_threshold(np.arange(20.0), 1e-3, level=0.98) == pytest.approx(np.quantile(np.arange(20.0), 0.98))
+
+
+def test_hit_rate_by_hand():
+    from lib.metrics import hit_rate
+    scores = np.array([[0.9, 0.1, 0.5, 0.2],      # step 0: ranking 0, 2, 3, 1
+                       [0.1, 0.8, 0.7, 0.0]])     # step 1: ranking 1, 2, 0, 3
+    interp = [(0, 1, [0, 3])]                      # features 0 and 3 were responsible at steps 0..1
+    # @100 %: top 2 -> step 0 finds {0} of {0, 3}: 1/2; step 1 finds none: 0 -> mean 1/4
+    assert hit_rate(scores, interp, 1.0) == pytest.approx(0.25)
+    # @150 %: top 3 -> step 0 finds {0, 3}: 1; step 1 finds {0}: 1/2 -> mean 3/4
+    assert hit_rate(scores, interp, 1.5) == pytest.approx(0.75)
+    assert np.isnan(hit_rate(scores, [], 1.0))
