@@ -96,8 +96,11 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
                 "inference": inference,
                 "test_errors": mae, "data": {"source": data.source, "test_steps": int(data.test_labels_orig.size),
                          "anomaly_ratio": float(data.test_labels_orig.mean())}}, paths["result"])
-    plot_scores(res["score"], data.test_labels_orig, m["threshold"],
-                f"{cfg.data_tag} {cfg.model_name}: F1(PA) {m['f1']:.3f}", paths["plot"])
+    lf = res["label_free"]
+    plot_scores(res["score"], data.test_labels_orig,
+                {"best-F1 threshold, PA (oracle)": m["threshold"], "POT (label-free)": lf["pot"]["threshold"],
+                 f"validation {cfg.val_quantile:g} quantile": lf["val_quantile"]["threshold"]},
+                f"{cfg.data_tag} {cfg.model_name}: F1(PA) {m['f1']:.3f}", paths["plot"], res["beyond_pa"]["pa_k"])
     log.info("results: %s, %s", paths["result"], paths["plot"])
     return [table_row(cfg.data_tag, cfg.model_name, res, inference["ms_per_window"]),
             *(table_row(cfg.data_tag, f"baseline {name}", b, float("nan")) for name, b in baselines.items())]

@@ -51,23 +51,35 @@ def _jsonable(x):
     return str(x)
 
 
-def plot_scores(score: np.ndarray, labels: np.ndarray, threshold: float, title: str, path: Path) -> None:
-    """The anomaly score over time, labelled segments shaded, the threshold as a line."""
+def plot_scores(score: np.ndarray, labels: np.ndarray, thresholds: dict[str, float], title: str, path: Path,
+                pa_k: dict | None = None) -> None:
+    """The anomaly score over time with labelled segments shaded and each threshold as a line
+    (`{"name": value}`); beside it, when given, the best F1 under PA%K against K."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from lib.metrics import segments
 
-    fig, ax = plt.subplots(figsize=(12, 3.2))
+    fig, axes = plt.subplots(1, 2 if pa_k else 1, figsize=(15 if pa_k else 12, 3.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [4, 1]} if pa_k else None)
+    ax = axes[0, 0]
     t = np.arange(score.size)
     ax.plot(t, score, lw=0.6, color="tab:blue", label="anomaly score")
     for i, (s, e) in enumerate(segments(labels)):
         ax.axvspan(s, e, color="tab:red", alpha=0.2, lw=0, label="labelled anomaly" if i == 0 else None)
-    ax.axhline(threshold, color="black", ls="--", lw=0.8, label="best-F1 threshold (oracle)")
+    for (name, value), style in zip(thresholds.items(), ("--", ":", "-.", (0, (5, 5)))):
+        ax.axhline(value, color="black", ls=style, lw=0.8, label=name)
     ax.set_xlabel("test step")
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=8)
+    if pa_k:
+        curve = axes[0, 1]
+        curve.plot(pa_k["k"], pa_k["f1"], color="tab:green")
+        curve.set_xlabel("K (%)")
+        curve.set_ylabel("best F1 under PA%K")
+        curve.set_ylim(0, 1.05)
+        curve.set_title(f"PA%K, area {pa_k['auc']:.3f}")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
