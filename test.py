@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from lib import checkpoint
+from lib.baselines import BASELINES, baseline_scores
 from lib.checkpoint import run_paths
 from lib.config import Config, add_config_flags, overrides_from_args
 from lib.data import prepare
 from lib.errors import UserError, cli_main
-from lib.baselines import BASELINES, baseline_scores
-from lib.evaluate import get_final_result, judge
+from lib.evaluate import explain, get_final_result, judge
 from lib.metrics import hit_rate
 from lib.report import MEAN_COLUMNS, format_table, plot_scores, write_json
 from lib.scoring import BRANCHES, window_errors
@@ -59,7 +59,8 @@ def load_models(ckpt: dict, cfg: Config, n_features: int, device: torch.device, 
     return pred, recon
 
 
-def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_names: list[str]) -> list[dict]:
+def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_names: list[str],
+                 explain_k: int = 0) -> list[dict]:
     """Score one entity's checkpoint (and the baselines asked for); its rows of the printed table."""
     path = ckpt_path or run_paths(base)["best"]
     ckpt = checkpoint.load(path)
@@ -76,9 +77,7 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
     window = vus_window(cfg, data)
     res = get_final_result(test_err, val_err, data.test_labels_orig, cfg, data.test.shape[0], window)
     baselines = judge_baselines(baseline_names, data, cfg, window)
-    # SMD names the features behind each anomaly: does the feature ranking find them?
-    root_cause = {f"hitrate@{int(p * 100)}%": hit_rate(res["feature_scores"], data.interpretation, p)
-                  for p in (1.0, 1.5)} if data.interpretation else {}
+    root_cause = root_cause_of(res, data, cfg, explain_k)
     m = res["metrics"]
     inference = {"windows": n_windows, "seconds": test_err["seconds"],
                  "ms_per_window": 1000 * test_err["seconds"] / n_windows,
@@ -104,6 +103,17 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
     log.info("results: %s, %s", paths["result"], paths["plot"])
     return [table_row(cfg.data_tag, cfg.model_name, res, inference["ms_per_window"]),
             *(table_row(cfg.data_tag, f"baseline {name}", b, float("nan")) for name, b in baselines.items())]
+
+
+def root_cause_of(res: dict, data, cfg: Config, explain_k: int) -> dict:
+    """HitRate@100%/150% where the data names the features behind each anomaly (SMD), and with
+    `--explain K` the top-K features and driving branch of every alarm at the PA threshold."""
+    out = {f"hitrate@{int(p * 100)}%": hit_rate(res["feature_scores"]["combined"], data.interpretation, p)
+           for p in (1.0, 1.5)} if data.interpretation else {}
+    if explain_k:
+        out["alarms"] = explain(res["score"], res["feature_scores"], res["metrics"]["threshold"], cfg, data.names,
+                                explain_k)
+    return out
 
 
 def table_row(data: str, model: str, judged: dict, ms_per_window: float) -> dict:
@@ -145,6 +155,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint file (default: from the flags)")
     parser.add_argument("--baselines", nargs="*", choices=list(BASELINES), default=None,
                         help=f"also score these baselines the same way (alone: all of {', '.join(BASELINES)})")
+    parser.add_argument("--explain", type=int, nargs="?", const=3, default=0, metavar="K",
+                        help="for each alarm at the PA threshold, write its top K features (default 3) and the "
+                             "branch that drove it to the result JSON (root_cause.alarms)")
     args = parser.parse_args()
     baseline_names = list(BASELINES) if args.baselines == [] else (args.baselines or [])
     typed = overrides_from_args(args)
@@ -156,7 +169,7 @@ def main() -> None:
     entities = [base.entity] if args.checkpoint else entities_of(base)
     rows = [row for e in entities
             for row in evaluate_one(base.replace(entity=e), {**typed, "entity": e} if "entity" in typed else typed,
-                                    args.checkpoint, baseline_names)]
+                                    args.checkpoint, baseline_names, args.explain)]
     if len(entities) > 1:
         for model in dict.fromkeys(r["model"] for r in rows):
             mine = [r for r in rows if r["model"] == model]

@@ -11,6 +11,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from lib.affiliation import best_affiliation
 from lib.data.windows import upsample, window_to_time
+from lib.metrics import segments
 from lib.scoring import window_scores
 from lib.thresholds import best_f1, best_f1_pa, f1_at, pa_k_curve, pot_threshold, quantile_threshold
 from lib.vus import vus
@@ -27,7 +28,7 @@ def get_final_result(test_err: dict[str, np.ndarray], val_err: dict[str, np.ndar
 
     labels: `[T]` of the original test series; n_down: test length at model
     resolution; vus_window: VUS's buffer length. Returns `{"score": [T],
-    "feature_scores": [T, N], "metrics": {...}, "by_score_agg": {max|sum|mean:
+    "feature_scores": {pred|recon|adv|combined: [T, N]}, "metrics": {...}, "by_score_agg": {max|sum|mean:
     metrics}, "beyond_pa": {...}, "label_free": {...}}`.
     """
     ref = test_err if cfg.norm_source == "test" else val_err
@@ -39,7 +40,7 @@ def get_final_result(test_err: dict[str, np.ndarray], val_err: dict[str, np.ndar
     s, feats = window_scores(test_err, ref, cfg)
     val_score, _ = window_scores(val_err, ref, cfg)
     return {**judge(s, val_score, labels, cfg, n_down, vus_window), "by_score_agg": by_agg,
-            "feature_scores": scores_to_time(feats["combined"], cfg, n_down, T)}
+            "feature_scores": {k: scores_to_time(v, cfg, n_down, T) for k, v in feats.items()}}
 
 
 def judge(window_score: np.ndarray, val_score: np.ndarray, labels: np.ndarray, cfg, n_down: int,
@@ -78,3 +79,20 @@ def beyond_point_adjustment(score: np.ndarray, labels: np.ndarray, pa_threshold:
     out["auc_pr"] = float("nan") if one_class else float(average_precision_score(labels, score))
     out["affiliation"] = best_affiliation(score, labels)
     return {**out, **vus(score, labels, vus_window), "vus_window": int(vus_window)}
+
+
+def explain(score: np.ndarray, feature_scores: dict[str, np.ndarray], threshold: float, cfg, names: list[str],
+            k: int = 3) -> list[dict]:
+    """For each alarm (a run of steps with score > threshold): its top-k features by combined
+    score summed over the run, and each branch's weighted share of those features' scores.
+
+    score `[T]`; feature_scores: `{pred|recon|adv|combined: [T, N]}` as `get_final_result` gives.
+    """
+    weights = {"pred": cfg.test_alpha, "recon": cfg.test_beta, "adv": cfg.test_gamma}
+    out = []
+    for s, e in segments(score > threshold):
+        top = np.argsort(-feature_scores["combined"][s:e].sum(axis=0), kind="stable")[:k]
+        parts = {b: weights[b] * float(feature_scores[b][s:e, top].sum()) for b in weights if weights[b] != 0}
+        out.append({"start": s, "end": e - 1, "top_features": [names[i] for i in top],
+                    "branch": max(parts, key=parts.get), "branch_scores": parts})
+    return out

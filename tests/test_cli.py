@@ -25,7 +25,7 @@ def test_train_then_score(tmp_path):
     assert (tmp_path / "pth" / "best_model_synthetic_gat_ae.pth").is_file()
     assert "epoch 2:" in (tmp_path / "log" / "synthetic_gat_ae.log").read_text()
 
-    scored = cli("test.py", "--data", "synthetic", "--test_alpha", "1", "--baselines", *expe)
+    scored = cli("test.py", "--data", "synthetic", "--test_alpha", "1", "--baselines", "--explain", "2", *expe)
     assert scored.returncode == 0, scored.stderr
     assert "precision" in scored.stdout and "synthetic" in scored.stdout
     assert all(f"baseline {b}" in scored.stdout for b in ("random", "pca", "iforest"))
@@ -39,6 +39,8 @@ def test_train_then_score(tmp_path):
     assert extra["pa_k"]["f1"][0] == pytest.approx(result["metrics"]["f1"]) and 0 < extra["auc_pr"] <= 1
     assert 0 < extra["vus_pr"] <= 1 and extra["vus_window"] > 0 and 0 < extra["affiliation"]["f1"] <= 1
     assert set(result["baselines"]) == {"random", "pca", "iforest"}
+    alarms = result["root_cause"]["alarms"]
+    assert alarms and all(len(a["top_features"]) == 2 and a["branch"] in ("pred", "recon", "adv") for a in alarms)
     assert all(0 <= b["metrics"]["f1"] <= 1 for b in result["baselines"].values())
     pot = result["label_free"]["pot"]
     assert pot["no_pa"]["f1"] <= pot["pa"]["f1"] and pot["threshold"] == pot["pa"]["threshold"]

@@ -121,3 +121,18 @@ def test_hit_rate_by_hand():
     # @150 %: top 3 -> step 0 finds {0, 3}: 1; step 1 finds {0}: 1/2 -> mean 3/4
     assert hit_rate(scores, interp, 1.5) == pytest.approx(0.75)
     assert np.isnan(hit_rate(scores, [], 1.0))
+
+
+def test_explain_names_the_features_and_branch_of_each_alarm(tmp_path):
+    from lib.evaluate import explain
+    from tests.conftest import tiny_config
+    cfg = tiny_config(tmp_path, test_alpha=1.0, test_beta=1.0, test_gamma=0.0)
+    score = np.array([0, 5, 5, 0, 0, 7, 0], float)              # two alarms above 1: steps 1-2 and 5
+    feats = {b: np.zeros((7, 3)) for b in ("pred", "recon", "adv", "combined")}
+    feats["pred"][1:3, 2] = 4                                     # the first alarm: feature c, from prediction
+    feats["recon"][5, 0] = 6                                      # the second: feature a, from reconstruction
+    feats["combined"] = feats["pred"] + feats["recon"]
+    alarms = explain(score, feats, 1.0, cfg, ["a", "b", "c"], k=1)
+    assert [(a["start"], a["end"], a["top_features"], a["branch"]) for a in alarms] == \
+        [(1, 2, ["c"], "pred"), (5, 5, ["a"], "recon")]
+    assert "adv" not in alarms[0]["branch_scores"]                # gamma = 0: the branch does not count
