@@ -33,13 +33,14 @@ def get_final_result(test_err: dict[str, np.ndarray], val_err: dict[str, np.ndar
     """
     ref = test_err if cfg.norm_source == "test" else val_err
     T = labels.shape[0]
-    by_agg = {}
-    for agg in ("max", "sum", "mean"):
-        s, _ = window_scores(test_err, ref, cfg, score_agg=agg)
-        by_agg[agg] = best_f1_pa(scores_to_time(s, cfg, n_down, T), labels, cfg.search_steps)
     s, feats = window_scores(test_err, ref, cfg)
     val_score, _ = window_scores(val_err, ref, cfg)
-    return {**judge(s, val_score, labels, cfg, n_down, vus_window), "by_score_agg": by_agg,
+    judged = judge(s, val_score, labels, cfg, n_down, vus_window)
+    by_agg = {cfg.score_agg: judged["metrics"]}
+    for agg in {"max", "sum", "mean"} - {cfg.score_agg}:
+        s_agg, _ = window_scores(test_err, ref, cfg, score_agg=agg)
+        by_agg[agg] = best_f1_pa(scores_to_time(s_agg, cfg, n_down, T), labels, cfg.search_steps)
+    return {**judged, "by_score_agg": by_agg,
             "feature_scores": {k: scores_to_time(v, cfg, n_down, T) for k, v in feats.items()}}
 
 
