@@ -1,6 +1,7 @@
 """Train a STAMP-style detector: prediction + reconstruction branches, adversarially coupled.
 
     python run.py --data SMD --entity machine-1-2 --pred_model gat --recon_model ae
+    accelerate launch --num_processes 2 run.py ...     (data-parallel; on CPU add --cpu)
 
 The best checkpoint (with its config) goes to expe/pth/, the log to expe/log/.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+from accelerate import Accelerator
 
 from lib.checkpoint import run_paths
 from lib.config import Config, add_config_flags, overrides_from_args
@@ -40,11 +42,18 @@ def entities_of(cfg: Config) -> list[str]:
     return list_entities(cfg.data, cfg.resolved_data_root()) if cfg.entity == "all" else [cfg.entity]
 
 
-def train_one(cfg: Config) -> dict:
+def make_accelerator(cfg: Config) -> Accelerator:
+    """One process, or one of those `accelerate launch` started; on the device `--device` names."""
+    return Accelerator(cpu=pick_device(cfg.device).type == "cpu")
+
+
+def train_one(cfg: Config, acc: Accelerator) -> dict:
     paths = run_paths(cfg)
-    log = setup_logging(paths["log"])
+    # Only the main process writes the log file and INFO lines; the others report warnings.
+    log = setup_logging(paths["log"] if acc.is_main_process else None,
+                        console_level="INFO" if acc.is_main_process else "WARNING")
     seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
+    device = acc.device
     data = prepare(cfg)
     log.info("training %s on %s", cfg.model_name, cfg.data_tag)
     log.debug("config %s", cfg.to_json())
@@ -53,8 +62,9 @@ def train_one(cfg: Config) -> dict:
              data.test.shape[0] - cfg.window_size + 1, cfg.window_size, cfg.n_pred)
     pred, recon = build_models(cfg, data.n_features, device)
     n_params = {name: sum(p.numel() for p in m.parameters() if p.requires_grad) for name, m in (("pred", pred), ("recon", recon))}
-    log.info("trainable parameters: pred %d, recon %d; device %s", n_params["pred"], n_params["recon"], device)
-    state = Trainer(cfg, pred, recon, data, device, paths).train()
+    log.info("trainable parameters: pred %d, recon %d; device %s; %d process(es)", n_params["pred"],
+             n_params["recon"], device, acc.num_processes)
+    state = Trainer(cfg, pred, recon, data, device, paths, accelerator=acc).train()
     return {"entity": cfg.entity, "best_epoch": state.best_epoch, "best_val": state.best_val,
             "epochs": state.epoch, "seconds_per_epoch": [h["train_seconds"] for h in state.history]}
 
@@ -69,8 +79,9 @@ def main() -> None:
         torch.set_num_threads(cfg.threads)
     quiet_third_party()
     get_spec(cfg.data)
+    acc = make_accelerator(cfg)
     for entity in entities_of(cfg):
-        summary = train_one(cfg.replace(entity=entity))
+        summary = train_one(cfg.replace(entity=entity), acc)
         if summary["best_epoch"] == 0 and cfg.epochs > 0:
             raise UserError("training finished without a finite validation loss; check the data")
 

@@ -20,7 +20,7 @@ from lib.checkpoint import run_paths
 from lib.config import Config, add_config_flags, overrides_from_args
 from lib.data import prepare
 from lib.errors import UserError, cli_main
-from lib.evaluate import explain, get_final_result, judge
+from lib.evaluate import explain, get_final_result, judge, scores_to_time
 from lib.metrics import hit_rate
 from lib.report import MEAN_COLUMNS, format_table, plot_scores, write_json
 from lib.scoring import BRANCHES, window_errors
@@ -108,12 +108,19 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
 def root_cause_of(res: dict, data, cfg: Config, explain_k: int) -> dict:
     """HitRate@100%/150% where the data names the features behind each anomaly (SMD), and with
     `--explain K` the top-K features and driving branch of every alarm at the PA threshold."""
-    out = {f"hitrate@{int(p * 100)}%": hit_rate(res["feature_scores"]["combined"], data.interpretation, p)
-           for p in (1.0, 1.5)} if data.interpretation else {}
+    out = hit_rates(res["feature_scores"]["combined"], data.interpretation)
     if explain_k:
         out["alarms"] = explain(res["score"], res["feature_scores"], res["metrics"]["threshold"], cfg, data.names,
                                 explain_k)
     return out
+
+
+def hit_rates(feature_scores: np.ndarray | None, interpretation: list) -> dict[str, float]:
+    """HitRate@100% and @150% of per-step feature scores `[T, N]`; empty where the data has no
+    interpretation labels or the detector no feature ranking."""
+    if not interpretation or feature_scores is None:
+        return {}
+    return {f"hitrate@{int(p * 100)}%": hit_rate(feature_scores, interpretation, p) for p in (1.0, 1.5)}
 
 
 def table_row(data: str, model: str, judged: dict, ms_per_window: float) -> dict:
@@ -128,10 +135,13 @@ def table_row(data: str, model: str, judged: dict, ms_per_window: float) -> dict
 def judge_baselines(names: list[str], data, cfg: Config, window: int) -> dict[str, dict]:
     """Each baseline through the same windows and metrics as the model (`lib/baselines.py`)."""
     out = {}
+    T = data.test_labels_orig.shape[0]
     for name in names:
-        val_s, test_s = baseline_scores(name, data.train, [data.val, data.test], cfg)
+        (val_s, _), (test_s, test_feats) = baseline_scores(name, data.train, [data.val, data.test], cfg)
         judged = judge(test_s, val_s, data.test_labels_orig, cfg, data.test.shape[0], window)
-        out[name] = {k: v for k, v in judged.items() if k != "score"}
+        feats = None if test_feats is None else scores_to_time(test_feats, cfg, data.test.shape[0], T)
+        out[name] = {**{k: v for k, v in judged.items() if k != "score"},
+                     "root_cause": hit_rates(feats, data.interpretation)}
     return out
 
 

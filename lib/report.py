@@ -7,31 +7,43 @@ from typing import Any, Sequence
 
 import numpy as np
 
-COLUMNS = (("data", "{}"), ("model", "{}"),
-           # STAMP protocol: oracle threshold, point adjustment
-           ("precision", "{:.4f}"), ("recall", "{:.4f}"), ("f1", "{:.4f}"), ("threshold", "{:.4g}"), ("delay", "{:.1f}"),
-           # beside it: no adjustment, PA%K, affiliation, threshold-free
-           ("f1_no_pa", "{:.4f}"), ("pa%k_auc", "{:.4f}"), ("aff_f1", "{:.4f}"), ("auc_roc", "{:.4f}"),
-           ("auc_pr", "{:.4f}"), ("vus_roc", "{:.4f}"), ("vus_pr", "{:.4f}"),
-           # label-free: POT threshold fitted on validation scores
-           ("pot_f1_pa", "{:.4f}"), ("pot_f1", "{:.4f}"),
-           ("ms/window", "{:.3f}"))
+# The printed table's column groups, in order: (group title, ((column, format), ...)).
+GROUPS = (("", (("data", "{}"), ("model", "{}"))),
+          # oracle threshold searched on the test labels, with point adjustment
+          ("STAMP protocol", (("precision", "{:.4f}"), ("recall", "{:.4f}"), ("f1", "{:.4f}"),
+                              ("threshold", "{:.4g}"), ("delay", "{:.1f}"))),
+          # no adjustment, partial adjustment (PA%K), event-level affiliation
+          ("no-PA", (("f1_no_pa", "{:.4f}"), ("pa%k_auc", "{:.4f}"), ("aff_f1", "{:.4f}"))),
+          ("threshold-free", (("auc_roc", "{:.4f}"), ("auc_pr", "{:.4f}"), ("vus_roc", "{:.4f}"),
+                              ("vus_pr", "{:.4f}"))),
+          # POT threshold fitted on validation scores
+          ("label-free", (("pot_f1_pa", "{:.4f}"), ("pot_f1", "{:.4f}"))),
+          ("cost", (("ms/window", "{:.3f}"),)))
+COLUMNS = tuple(col for _, cols in GROUPS for col in cols)
 MEAN_COLUMNS = tuple(name for name, _ in COLUMNS if name not in ("data", "model", "threshold", "delay"))
 
 
-def format_table(rows: Sequence[dict[str, Any]], columns=COLUMNS) -> str:
-    """A fixed-width text table; missing or NaN cells print as '-'."""
+def format_table(rows: Sequence[dict[str, Any]], groups=GROUPS) -> str:
+    """A fixed-width text table under a line of group titles; missing or NaN cells print as '-'."""
     def cell(row, name, fmt):
         v = row.get(name)
         if v is None or (isinstance(v, float) and np.isnan(v)):
             return "-"
         return fmt.format(v)
 
+    columns = [col for _, cols in groups for col in cols]
     body = [[cell(r, n, f) for n, f in columns] for r in rows]
     head = [n for n, _ in columns]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
+    titles, first = [], 0
+    for title, cols in groups:
+        last = first + len(cols) - 1
+        widths[last] += max(0, len(title) + 2 - (sum(widths[first:last + 1]) + 2 * (len(cols) - 1)))
+        span = sum(widths[first:last + 1]) + 2 * (len(cols) - 1)
+        titles.append(f"{title:-^{span}}" if title else " " * span)
+        first = last + 1
+    return "\n".join(["  ".join(titles), line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
 
 
 def write_json(obj: dict[str, Any], path: Path) -> None:

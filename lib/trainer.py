@@ -14,6 +14,12 @@ reconstructor rebuilds well, while the reconstructor learns to tell them apart.
 
 Model selection: the best epoch by validation pred_loss + recon_loss (the
 epoch-dependent weights make the weighted sums incomparable across epochs).
+
+Several processes (`accelerate launch run.py ...`): each takes its share of
+every epoch's shuffled windows, gradients are averaged across processes
+before each optimiser step (so the models stay identical everywhere), every
+process computes the same validation losses, and only the main process
+writes checkpoints and logs.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from accelerate import Accelerator
 from tqdm import tqdm
 
 from lib import checkpoint
@@ -47,29 +54,35 @@ def schedule(epoch: int, cfg) -> tuple[float, float, float]:
 
 
 def iterate_windows(series: torch.Tensor, cfg, shuffle: bool, epoch: int = 0, max_windows: int = 0,
-                    batch_size: int = 0):
+                    batch_size: int = 0, shard: tuple[int, int] = (0, 1)):
     """Yield batches `[B, L, N, C]` of sliding windows of `series` `[T, N, C]`
     (`batch_size` windows, default `cfg.batch_size`).
 
     Shuffling uses its own generator seeded by (seed, epoch), so the batch
     order of an epoch is the same whether or not the run was resumed.
+    `shard=(rank, world)` keeps every world-th window from the rank-th on,
+    after dropping the remainder, so every process runs as many batches.
     """
     starts = torch.from_numpy(window_starts(series.shape[0], cfg.window_size, max_windows))
     if shuffle:
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         starts = starts[torch.randperm(starts.numel(), generator=gen)]
+    rank, world = shard
+    if world > 1:
+        starts = starts[: starts.numel() // world * world][rank::world]
     step = batch_size or cfg.batch_size
     for i in range(0, starts.numel(), step):
         yield gather_windows(series, starts[i:i + step].to(series.device), cfg.window_size)
 
 
 def window_bar(series: torch.Tensor, cfg, desc: str, shuffle: bool = False, epoch: int = 0, max_windows: int = 0,
-               batch_size: int = 0) -> tqdm:
-    """`iterate_windows` behind a progress bar (shown on a terminal only)."""
-    n = len(window_starts(series.shape[0], cfg.window_size, max_windows))
+               batch_size: int = 0, shard: tuple[int, int] = (0, 1)) -> tqdm:
+    """`iterate_windows` behind a progress bar (shown on a terminal, by the first process only)."""
+    rank, world = shard
+    n = len(window_starts(series.shape[0], cfg.window_size, max_windows)) // world
     total = -(-n // (batch_size or cfg.batch_size))
-    return tqdm(iterate_windows(series, cfg, shuffle, epoch, max_windows, batch_size), total=total, desc=desc,
-                leave=False, disable=None, mininterval=1.0)
+    return tqdm(iterate_windows(series, cfg, shuffle, epoch, max_windows, batch_size, shard), total=total, desc=desc,
+                leave=False, disable=None if rank == 0 else True, mininterval=1.0)
 
 
 def split_batch(batch: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -93,18 +106,50 @@ class TrainState:
 
 class Trainer:
     def __init__(self, cfg, pred: nn.Module, recon: nn.Module, data: Prepared, device: torch.device,
-                 paths: dict[str, Path], extra: dict[str, Any] | None = None):
+                 paths: dict[str, Path], extra: dict[str, Any] | None = None, accelerator: Accelerator | None = None):
         self.cfg, self.pred, self.recon, self.data, self.device, self.paths = cfg, pred, recon, data, device, paths
         self.extra = extra or {}
+        self.acc = accelerator
+        self.shard = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
         self.opt_p = torch.optim.Adam(self._trainable(pred), lr=cfg.pred_lr, weight_decay=cfg.weight_decay)
         self.opt_r = torch.optim.Adam(self._trainable(recon), lr=cfg.ae_lr, weight_decay=cfg.weight_decay)
         self.train_series = data.train.to(device)
         self.val_series = data.val.to(device)
         self.state = TrainState()
+        if self.world > 1:
+            self._copy_from_main_process()
+
+    @property
+    def world(self) -> int:
+        return self.shard[1]
+
+    @property
+    def is_main(self) -> bool:
+        return self.shard[0] == 0
 
     @staticmethod
     def _trainable(model: nn.Module) -> list[nn.Parameter]:
         return [p for p in model.parameters() if p.requires_grad]
+
+    def _copy_from_main_process(self) -> None:
+        """Start every process from the main process's trainable weights and buffers."""
+        for model in (self.pred, self.recon):
+            for t in (*self._trainable(model), *model.buffers()):
+                torch.distributed.broadcast(t.data, src=0)
+
+    def _update(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """One optimiser step on `loss`, gradients averaged over the processes first."""
+        opt.zero_grad(set_to_none=True)
+        if self.acc is None:
+            loss.backward()
+        else:
+            self.acc.backward(loss)
+        if self.world > 1:
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        torch.distributed.all_reduce(p.grad, op=torch.distributed.ReduceOp.AVG)
+        opt.step()
 
     # ---- one batch ---------------------------------------------------------
     def train_step(self, batch: torch.Tensor, epoch: int) -> dict[str, float]:
@@ -114,13 +159,9 @@ class Trainer:
 
         # 1. each model on its own task
         pred_loss = F.mse_loss(self.pred(ctx), target)
-        self.opt_p.zero_grad(set_to_none=True)
-        pred_loss.backward()
-        self.opt_p.step()
+        self._update(self.opt_p, pred_loss)
         recon_loss = F.mse_loss(self.recon(window), window)
-        self.opt_r.zero_grad(set_to_none=True)
-        recon_loss.backward()
-        self.opt_r.step()
+        self._update(self.opt_r, recon_loss)
 
         # 2. predictor: forecast well and fool the reconstructor
         forecast = self.pred(ctx)
@@ -130,9 +171,7 @@ class Trainer:
             filled = complete(window, forecast)
             adv = F.mse_loss(self.recon(filled), filled)
             loss_p = loss_p + c * adv
-        self.opt_p.zero_grad(set_to_none=True)
-        loss_p.backward()
-        self.opt_p.step()
+        self._update(self.opt_p, loss_p)
 
         # 3. reconstructor: rebuild real windows, not the predictor's
         loss_r = w_r * F.mse_loss(self.recon(window), window)
@@ -140,9 +179,7 @@ class Trainer:
             with torch.no_grad():
                 filled = complete(window, self.pred(ctx))
             loss_r = loss_r - c * F.mse_loss(self.recon(filled), filled)
-        self.opt_r.zero_grad(set_to_none=True)
-        loss_r.backward()
-        self.opt_r.step()
+        self._update(self.opt_r, loss_r)
         return {"pred": pred_loss.item(), "recon": recon_loss.item(), "adv": adv.detach().item(),
                 "loss_p": loss_p.item(), "loss_r": loss_r.item()}
 
@@ -153,14 +190,19 @@ class Trainer:
         sums: dict[str, float] = {}
         n = 0
         bar = window_bar(self.train_series, self.cfg, f"epoch {epoch}/{self.cfg.epochs}", True, epoch,
-                         self.cfg.max_train_windows)
+                         self.cfg.max_train_windows, shard=self.shard)
         for batch in bar:
             losses = self.train_step(batch, epoch)
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v
             n += 1
             bar.set_postfix(pred=f"{losses['pred']:.4f}", recon=f"{losses['recon']:.4f}", refresh=False)
-        return {k: v / max(n, 1) for k, v in sums.items()}
+        means = {k: v / max(n, 1) for k, v in sums.items()}
+        if self.world > 1:   # the logged losses cover every process's windows
+            t = torch.tensor(list(means.values()), dtype=torch.float64)
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.AVG)
+            means = dict(zip(means, t.tolist()))
+        return means
 
     @torch.no_grad()
     def validation_losses(self, series: torch.Tensor) -> dict[str, float]:
@@ -201,25 +243,32 @@ class Trainer:
                                **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()}})
             if improved:
                 st.best_val, st.best_epoch, st.bad_epochs = val_loss, epoch, 0
-                checkpoint.save_atomic(self._model_state(), self.paths["best"])
+                self._save(self._model_state(), "best")
             else:
                 st.bad_epochs += 1
             log.info("epoch %d: train pred %.5f recon %.5f adv %.5f | val pred %.5f recon %.5f adv %.5f | %.1fs%s",
                      epoch, tr["pred"], tr["recon"], tr["adv"], va["pred"], va["recon"], va["adv"], train_s,
                      "  * best, saved" if improved else "")
-            checkpoint.save_atomic(self._resume_state(), self.paths["last"])
+            self._save(self._resume_state(), "last")
         if cfg.patience and st.bad_epochs >= cfg.patience:
             log.info("early stop: validation loss has not improved for %d epochs", st.bad_epochs)
         log.info("best epoch %d (val loss %.5f) -> %s", st.best_epoch, st.best_val, self.paths["best"])
         return st
 
     # ---- checkpoints ----------------------------------------------------------
+    def _save(self, state: dict[str, Any], which: str) -> None:
+        """The main process writes; the others wait until it has."""
+        if self.is_main:
+            checkpoint.save_atomic(state, self.paths[which])
+        if self.world > 1:
+            self.acc.wait_for_everyone()
+
     def _model_state(self) -> dict[str, Any]:
         d = self.data
         return {"config": self.cfg.to_dict(), "pred": self.pred.state_dict(), "recon": self.recon.state_dict(),
                 "n_features": d.n_features, "names": d.names, "scaler_min": d.scaler_min,
                 "scaler_scale": d.scaler_scale, "epoch": self.state.epoch, "val_loss": self.state.best_val,
-                "git_commit": checkpoint.git_commit(), **self.extra}
+                "git_commit": checkpoint.git_commit(), "processes": self.world, **self.extra}
 
     def _resume_state(self) -> dict[str, Any]:
         return {**self._model_state(), "opt_p": self.opt_p.state_dict(), "opt_r": self.opt_r.state_dict(),

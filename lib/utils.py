@@ -26,8 +26,9 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def setup_logging(log_file: Path | None = None) -> logging.Logger:
-    """Log INFO to stderr and, when given, DEBUG (the full config too) to `log_file` (appending)."""
+def setup_logging(log_file: Path | None = None, console_level: str = "INFO") -> logging.Logger:
+    """Log `console_level` and above to stderr and, when given, DEBUG (the full config too) to
+    `log_file` (appending)."""
     log = logging.getLogger("llm_tsad")
     log.setLevel(logging.DEBUG)
     for h in list(log.handlers):
@@ -36,7 +37,7 @@ def setup_logging(log_file: Path | None = None) -> logging.Logger:
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(fmt)
-    console.setLevel(logging.INFO)
+    console.setLevel(console_level)
     log.addHandler(console)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)

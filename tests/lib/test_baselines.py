@@ -4,16 +4,27 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lib.baselines import BASELINES, baseline_scores, flat_windows
+from lib.baselines import BASELINES, baseline_scores, flatten, series_windows
 from lib.evaluate import judge
 from tests.conftest import tiny_config
 
 
-def test_flat_windows_shape_and_order():
+def test_windows_shape_and_order():
     series = torch.arange(24.0).reshape(6, 2, 2)                      # [T=6, N=2, C=2]
-    w = flat_windows(series, window_size=3)
+    w = flatten(series_windows(series, window_size=3))
     assert w.shape == (4, 6)                                           # 4 windows of 3 steps x 2 features
     np.testing.assert_array_equal(w[1], [4, 6, 8, 10, 12, 14])        # steps 1..3, channel 0 only
+
+
+def test_pca_feature_scores_split_the_window_error(tmp_path):
+    rng = np.random.default_rng(0)
+    fit = rng.normal(size=(200, 5, 1)) + 0.05 * rng.normal(size=(200, 5, 3))   # three copies of one signal
+    test = fit[:20].copy()
+    test[:, :, 2] += 4.0                                               # feature 2 breaks the correlations
+    [(window, feats)] = BASELINES["pca"](fit, [test], 0)
+    assert feats.shape == (20, 3)
+    np.testing.assert_allclose(feats.mean(axis=1), window)            # the window score is their mean
+    assert (feats.argmax(axis=1) == 2).all()                           # and the faulty feature ranks first
 
 
 def test_baselines_through_the_protocol(tmp_path):
@@ -23,9 +34,10 @@ def test_baselines_through_the_protocol(tmp_path):
     labels = data.test_labels_orig
     vus_pr = {}
     for name in BASELINES:
-        val_s, test_s = baseline_scores(name, data.train, [data.val, data.test], cfg)
+        (val_s, _), (test_s, feats) = baseline_scores(name, data.train, [data.val, data.test], cfg)
         assert test_s.shape == (data.test.shape[0] - 9,) and val_s.shape == (data.val.shape[0] - 9,)
-        again = baseline_scores(name, data.train, [data.val, data.test], cfg)[1]
+        assert feats is None if name == "iforest" else feats.shape == (len(test_s), 4)
+        again = baseline_scores(name, data.train, [data.val, data.test], cfg)[1][0]
         np.testing.assert_array_equal(test_s, again)                   # seeded
         judged = judge(test_s, val_s, labels, cfg, data.test.shape[0], vus_window=20)
         vus_pr[name] = judged["beyond_pa"]["vus_pr"]
