@@ -72,6 +72,8 @@ class Config:
     llm_prompt_mode: str = field(default="dataset", metadata={"help": "llm: none | dataset | stats_short | stats"})
     llm_top_k_lags: int = field(default=5, metadata={"help": "llm: autocorrelation lags in the stats prompt"})
     llm_use_mas: bool = field(default=True, metadata={"help": "llm: feed the --is_mas channels as extra inputs"})
+    llm_skip_layers: bool = field(default=False, metadata={"help": "llm: ablation: no LLM layers (identity); the "
+                                                                  "reprogrammed patches go straight to the head"})
     llm_prefix_cache: bool = field(default=True, metadata={"help": "llm: reuse the prompt's key/value cache (causal backends)"})
     llm_patch_len: int = field(default=4, metadata={"help": "llm: patch length"})
     llm_stride: int = field(default=2, metadata={"help": "llm: patch stride"})

@@ -67,9 +67,12 @@ class TimeLLMForecaster(nn.Module):
 
     def __init__(self, llm: nn.Module, tokenizer, backend: Backend, n_channels: int, context_len: int, n_pred: int,
                  patch_len: int, stride: int, d_model: int, n_heads: int, num_tokens: int, d_ff: int,
-                 dropout: float, prefix_cache: bool, vocab_subset: int = 0):
+                 dropout: float, prefix_cache: bool, vocab_subset: int = 0, skip_layers: bool = False):
         super().__init__()
         self.llm, self.tokenizer = llm, tokenizer
+        # The "are LLMs useful" ablation (Tan et al., NeurIPS 2024): the same prototypes,
+        # reprogramming and head, with the LLM's layers replaced by the identity.
+        self.skip_layers = skip_layers
         self.d_llm = llm.config.hidden_size
         self.patch_len, self.stride = patch_len, stride
         # (T - p) // s + 1 patches, plus one more from the `stride` values padded on the right
@@ -160,7 +163,9 @@ class TimeLLMForecaster(nn.Module):
         mean = x.mean(dim=-1, keepdim=True).detach()
         std = torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + 1e-5).detach()
         tokens = self.patch_tokens((x - mean) / std).to(self.llm_dtype)        # [B, C*P, d_llm]
-        if prompts is None:
+        if self.skip_layers:
+            hidden = tokens
+        elif prompts is None:
             hidden = self.llm(inputs_embeds=tokens, use_cache=False).last_hidden_state
         else:
             layout = PromptLayout.build(self, prompts, tokens.shape[0], tokens.device)

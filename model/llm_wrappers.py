@@ -34,7 +34,7 @@ class LLMPredictor(nn.Module):
         self.forecaster = TimeLLMForecaster(
             llm, tokenizer, backend, cfg.in_channels if self.use_mas else 1, cfg.context_len, cfg.n_pred,
             cfg.llm_patch_len, cfg.llm_stride, cfg.llm_d_model, cfg.llm_n_heads, cfg.llm_num_tokens,
-            cfg.llm_d_ff, cfg.dropout, cfg.llm_prefix_cache, cfg.llm_vocab_subset)
+            cfg.llm_d_ff, cfg.dropout, cfg.llm_prefix_cache, cfg.llm_vocab_subset, cfg.llm_skip_layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, N, C = x.shape
@@ -50,5 +50,7 @@ class LLMPredictor(nn.Module):
 
     def forecast(self, series: torch.Tensor) -> torch.Tensor:
         """`[R, C, T]` series, each with its own prompt -> `[R, H]`."""
+        if self.forecaster.skip_layers:   # no layers to read a prompt
+            return self.forecaster(series, None)
         prompts = series_prompts(series[:, 0], self.mode, self.description, self.H, self.top_k_lags)
         return self.forecaster(series, prompts)

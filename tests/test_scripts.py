@@ -1,8 +1,14 @@
 """The data-processing scripts on tiny iTrust-like and telemanom-like fixtures."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from lib.config import Config
 from lib.data import load_raw
@@ -46,3 +52,53 @@ def test_process_msl_smap(tmp_path):
     direct = load_raw(Config(data="MSL", data_root=str(tmp_path)))
     np.testing.assert_array_equal(flat.test, direct.test)
     np.testing.assert_array_equal(flat.labels, direct.labels)
+
+
+def bench(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    return cli("scripts/benchmark.py", "--quick", "--out", str(tmp_path / "out"), "--expe_dir", str(tmp_path / "expe"),
+               *args)
+
+
+def test_benchmark_quick_runs_every_detector_and_resumes(tmp_path):
+    from scripts.benchmark import DETECTORS
+
+    done = bench(tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = (tmp_path / "out" / "RESULTS.md").read_text()
+    rows = [line.split(" | ")[1] for line in report.splitlines() if line.startswith("| synthetic |")]
+    assert rows[1:] == [*DETECTORS, "baseline random", "baseline pca", "baseline iforest"]   # after the headline
+    cells = sorted((tmp_path / "out" / "main").glob("*.json"))
+    assert len(cells) == len(DETECTORS)
+    record = json.loads(cells[0].read_text())
+    assert 0 <= record["metrics"]["vus_pr"] <= 1 and record["metrics"]["peak_gb"] > 0.1
+    stamp = {p: p.stat().st_mtime for p in cells}
+    again = bench(tmp_path)                                                   # nothing left to run
+    assert again.returncode == 0 and "[1/" not in again.stderr
+    assert {p: p.stat().st_mtime for p in cells} == stamp
+
+
+def test_ablations_script_quick(tmp_path):
+    from scripts.benchmark import ABLATIONS
+
+    done = subprocess.run(["bash", "scripts/ablations.sh", "--quick", "--out", str(tmp_path / "out"), "--expe_dir",
+                           str(tmp_path / "expe"), "--doc", str(tmp_path / "ABLATIONS.md")],
+                          cwd=REPO, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split(" | ")[1] for line in (tmp_path / "ABLATIONS.md").read_text().splitlines()
+            if line.startswith("| synthetic |")]
+    assert rows == list(ABLATIONS)
+
+
+def test_summary_averages_entities_then_seeds():
+    from scripts.benchmark import summarise
+
+    def rec(entity, seed, f1):
+        return {"cell": {"dataset": "SMD", "entity": entity, "detector": "gat+ae", "seed": seed},
+                "metrics": {"f1": f1, "train_s": 10.0, "peak_gb": f1}, "baselines": {}}
+
+    records = [rec("a", 1, 0.2), rec("b", 1, 0.4), rec("a", 2, 0.6), rec("b", 2, 0.8), rec("a", 3, 1.0)]
+    s = summarise(records, {"SMD": ["a", "b"]})[("SMD", "gat+ae")]
+    assert s["f1"][0] == pytest.approx(0.5) and s["f1"][2] == 2              # seed 3 lacks entity b: left out
+    assert s["f1"][1] == pytest.approx(np.std([0.3, 0.7], ddof=1))
+    assert s["train_s"][0] == 20.0 and s["peak_gb"][0] == pytest.approx(0.6)  # summed, maxed over entities

@@ -189,3 +189,20 @@ def test_vocab_subset_shrinks_the_prototype_map(tmp_path):
     model = build_pred(llm_cfg(tmp_path, llm_vocab_subset=100), N)
     assert model.forecaster.prototypes.in_features == 100
     assert model(torch.rand(2, 10, N, 1)).shape == (2, 2, N)
+
+
+def test_skip_layers_ablation_bypasses_the_llm(tmp_path, monkeypatch):
+    cfg = llm_cfg(tmp_path, llm_prompt_mode="stats")
+    full, skipped = build_pred(cfg, N).eval(), build_pred(cfg.replace(llm_skip_layers=True), N).eval()
+    skipped.load_state_dict(full.state_dict())                # the same trainable weights
+    x = torch.rand(2, cfg.context_len, N, 1)
+    calls = []
+    monkeypatch.setattr(skipped.forecaster.llm, "forward", lambda *a, **k: calls.append(1))
+    out = skipped(x)
+    assert out.shape == (2, cfg.n_pred, N) and not calls      # the LLM never runs
+    f = skipped.forecaster                                    # the head reads the reprogrammed patches
+    series = x.permute(0, 2, 3, 1).reshape(2 * N, 1, -1)
+    mean, std = series.mean(-1, keepdim=True), torch.sqrt(series.var(-1, keepdim=True, unbiased=False) + 1e-5)
+    by_hand = f.head(f.patch_tokens((series - mean) / std)[..., : f.d_ff]) * std[:, 0] + mean[:, 0]
+    torch.testing.assert_close(out, by_hand.reshape(2, N, -1).transpose(1, 2))
+    assert not torch.allclose(out, full(x))                   # and the layers did change the forecast

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The seed's ablation sweeps, each one flag of llm+mamba changed alone: --llm_prompt_mode
+# none|dataset|stats_short|stats, --llm_pretrained False, --llm_use_mas False, and the LLM's layers
+# removed (--llm_skip_layers True). SMD and MSL, 3 seeds, under scripts/benchmark.py's protocol;
+# writes expe/results/bench/ablations/*.json and docs/ABLATIONS.md. Resumable.
+#
+#   bash scripts/ablations.sh                      # data from ../shared/datasets (or DATA_ROOT)
+#   bash scripts/ablations.sh --quick              # CI: synthetic, one seed, tiny
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
+exec "$PYTHON" scripts/benchmark.py --grid ablations --data_root "${DATA_ROOT:-../shared/datasets}" "$@"

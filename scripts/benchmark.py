@@ -1,0 +1,351 @@
+"""Benchmarks and ablations: a grid of `run.py` + `test.py` runs under one protocol,
+summarised as mean ± std over seeds.
+
+    python scripts/benchmark.py --data_root ../shared/datasets                  # docs/RESULTS.md
+    python scripts/benchmark.py --grid ablations --data_root ../shared/datasets # docs/ABLATIONS.md
+    python scripts/benchmark.py --quick                                         # CI: one seed, tiny sizes
+
+Every cell (dataset, entity, detector, seed) trains and scores in its own
+processes, so wall time and peak memory (the processes' maximum resident
+set) are its own. Each finished cell writes `<out>/<grid>/<cell>.json`; a
+rerun skips the cells already there with the same flags, so an interrupted
+grid continues where it stopped. Datasets absent from --data_root are
+skipped with a message. The markdown (and, for the full main grid, the
+README's results block) is rewritten from all the cell files at the end;
+`--report_only` rewrites it without running anything.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lib.errors import UserError, cli_main  # noqa: E402
+
+# ---- what runs ---------------------------------------------------------------------------------
+LLM = ["--pred_model", "llm"]
+DETECTORS = {   # the main grid: name -> run.py flags
+    "gat+ae": ["--pred_model", "gat", "--recon_model", "ae"],
+    "gat+mamba": ["--pred_model", "gat", "--recon_model", "mamba"],
+    "llm+mamba": [*LLM, "--recon_model", "mamba"],
+    "llm+ae": [*LLM, "--recon_model", "ae"],
+}
+ABLATION_BASE = [*LLM, "--recon_model", "mamba", "--is_mas", "True"]   # MAS channels on, so use_mas can matter
+ABLATIONS = {   # the seed's sweeps, each changing one flag of llm+mamba (dataset prompt, pretrained, MAS)
+    "prompt none": ["--llm_prompt_mode", "none"],
+    "prompt dataset (base)": [],
+    "prompt stats_short": ["--llm_prompt_mode", "stats_short"],
+    "prompt stats": ["--llm_prompt_mode", "stats"],
+    "random-init LLM": ["--llm_pretrained", "False"],
+    "no MAS input": ["--llm_use_mas", "False"],
+    "no LLM layers (identity)": ["--llm_skip_layers", "True"],
+}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One budget, applied to every detector of a table."""
+    datasets: dict[str, list[str]]     # dataset -> entities ("" = the whole dataset)
+    seeds: list[int]
+    train: list[str]                   # run.py flags shared by every detector
+    llm: list[str]                     # extra flags of the LLM rows (run.py and test.py)
+    test: list[str]                    # extra test.py flags of the LLM rows
+    ablation_datasets: tuple[str, ...]
+    note: str
+
+
+FULL = Protocol(
+    datasets={"SMD": ["machine-1-1", "machine-2-1", "machine-3-1"], "MSL": [""], "SMAP": [""], "SKAB": [""],
+              "synthetic": [""]},
+    seeds=[1, 2, 3],
+    train=["--epochs", "3", "--max_train_windows", "800", "--max_val_windows", "300", "--down_len", "5",
+           "--batch_size", "32"],
+    llm=["--llm_layers", "3", "--llm_prompt_mode", "dataset"],
+    test=["--llm_dtype", "bfloat16"],
+    ablation_datasets=("SMD", "MSL"),
+    note="""Sized for a 2-core CPU, the same for every detector: every series is down-sampled by 5
+(`--down_len 5`: the median of each block of 5 steps, the max of its labels; scores are mapped back
+to the original steps before any metric); each of 3 epochs trains on 800 evenly spaced windows
+(a new offset each epoch) in batches of 32; validation uses 300 windows; the test set is scored
+whole. SMD: machines 1-1, 2-1 and 3-1 (one per machine group), each trained and scored on its own,
+metrics averaged over the three. MSL and SMAP: all channels concatenated (one model per
+spacecraft). SKAB: trained on the anomaly-free run, tested on all runs concatenated. The LLM rows
+use the bundled SmolLM2-135M with its first 3 layers and the dataset prompt, trained in float32 and
+scored in bfloat16. Scoring weights are `lib/config.py`'s defaults (alpha = beta = 1, gamma = 0,
+top-k = 1) for every dataset, fixed before any result was seen; no per-dataset tuning.""")
+
+QUICK = Protocol(
+    datasets={"synthetic": [""]},
+    seeds=[1],
+    train=["--epochs", "1", "--max_train_windows", "64", "--max_val_windows", "64", "--syn_train_len", "1500",
+           "--syn_test_len", "800", "--syn_features", "4", "--batch_size", "32"],
+    llm=["--llm_layers", "1", "--llm_prompt_mode", "dataset"],
+    test=["--llm_dtype", "bfloat16"],
+    ablation_datasets=("synthetic",),
+    note="`--quick`: one seed, one epoch of 64 windows, a 4-feature synthetic series, one LLM layer. "
+         "It proves the script runs; its figures mean nothing.")
+
+# The columns of the tables: (key in a cell's metrics, header, format).
+COLUMNS = (("f1", "PA-F1", "{:.3f}"), ("precision", "P", "{:.3f}"), ("recall", "R", "{:.3f}"),
+           ("f1_no_pa", "F1 no-PA", "{:.3f}"), ("pa_k_auc", "PA%K-AUC", "{:.3f}"), ("aff_f1", "aff-F1", "{:.3f}"),
+           ("vus_pr", "VUS-PR", "{:.3f}"), ("pot_f1", "POT F1", "{:.3f}"), ("pred_mae", "pred MAE", "{:.4f}"),
+           ("train_s", "train s", "{:.0f}"), ("windows_per_s", "windows/s", "{:.0f}"), ("peak_gb", "peak GB", "{:.2f}"))
+
+
+@dataclass(frozen=True)
+class Cell:
+    grid: str
+    dataset: str
+    entity: str
+    detector: str
+    seed: int
+
+    @property
+    def stem(self) -> str:
+        name = f"{self.dataset}_{self.entity}" if self.entity else self.dataset
+        return f"{name}__{self.detector}__seed{self.seed}".replace(" ", "_").replace("/", "-").replace("(", "") \
+            .replace(")", "").replace("+", "-")
+
+
+def detector_flags(grid: str, detector: str, proto: Protocol) -> list[str]:
+    flags = DETECTORS[detector] if grid == "main" else [*ABLATION_BASE, *ABLATIONS[detector]]
+    return [*flags, *(proto.llm if "llm" in flags else [])]
+
+
+def cell_flags(cell: Cell, proto: Protocol, data_root: str, expe: Path) -> tuple[list[str], list[str]]:
+    """(run.py flags, test.py flags) of one cell."""
+    common = ["--data", cell.dataset, *(["--entity", cell.entity] if cell.entity else []),
+              *(["--data_root", data_root] if data_root else []), "--seed", str(cell.seed),
+              "--expe_dir", str(expe), *proto.train]
+    model = detector_flags(cell.grid, cell.detector, proto)
+    extra_test = [*(proto.test if "llm" in model else []),
+                  *(["--baselines"] if cell.grid == "main" and cell.detector == "gat+ae" else [])]
+    return [*common, *model], [*common, *model, *extra_test]
+
+
+# ---- running -----------------------------------------------------------------------------------
+def measured(cmd: list[str], log: Path) -> tuple[float, float]:
+    """Run `cmd` (output appended to `log`); its wall seconds and peak resident memory in GB."""
+    with log.open("a") as out:
+        out.write("$ " + " ".join(cmd) + "\n")
+        out.flush()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        tail = log.read_text().strip().splitlines()[-1:] or [""]
+        raise UserError(f"{' '.join(cmd[1:3])} ... failed (exit {proc.returncode}): {tail[0][:200]}; see {log}")
+    return seconds, usage.ru_maxrss / 2**20   # ru_maxrss is in KiB on Linux
+
+
+def metrics_of(judged: dict) -> dict[str, float]:
+    """The table's metrics from a result JSON's metrics / beyond_pa / label_free blocks."""
+    m, extra = judged["metrics"], judged["beyond_pa"]
+    return {"f1": m["f1"], "precision": m["precision"], "recall": m["recall"], "f1_no_pa": extra["no_pa"]["f1"],
+            "pa_k_auc": extra["pa_k"]["auc"], "aff_f1": extra["affiliation"]["f1"], "vus_pr": extra["vus_pr"],
+            "pot_f1": judged["label_free"]["pot"]["no_pa"]["f1"]}
+
+
+def run_cell(cell: Cell, proto: Protocol, data_root: str, expe_root: Path) -> dict:
+    expe = expe_root / cell.grid / cell.stem
+    expe.mkdir(parents=True, exist_ok=True)
+    train_flags, test_flags = cell_flags(cell, proto, data_root, expe)
+    log = expe / "benchmark.log"
+    train_s, train_gb = measured([sys.executable, "run.py", *train_flags], log)
+    _, test_gb = measured([sys.executable, "test.py", *test_flags], log)
+    result = json.loads(next((expe / "results").glob("*.json")).read_text())
+    return {"cell": cell.__dict__, "flags": {"run": train_flags, "test": test_flags},
+            "git_commit": result["git_commit"], "config": result["config"],
+            "metrics": {**metrics_of(result), "pred_mae": result["test_errors"]["pred_mae"], "train_s": train_s,
+                        "windows_per_s": result["inference"]["windows_per_s"],
+                        "peak_gb": max(train_gb, test_gb)},
+            "baselines": {name: metrics_of(b) for name, b in result.get("baselines", {}).items()}}
+
+
+def present(dataset: str, data_root: str) -> bool:
+    from lib.config import Config
+    from lib.data.registry import dataset_folder, get_spec
+
+    try:
+        dataset_folder(get_spec(dataset), Config(data=dataset, data_root=data_root).resolved_data_root())
+        return True
+    except UserError:
+        return False
+
+
+def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None) -> list[Cell]:
+    datasets = proto.datasets if grid == "main" else {d: proto.datasets[d] for d in proto.ablation_datasets}
+    detectors = DETECTORS if grid == "main" else ABLATIONS
+    found = {}
+    for dataset, entities in datasets.items():
+        if only and dataset not in only:
+            continue
+        if not present(dataset, data_root):
+            print(f"{dataset}: not found under --data_root, skipped", file=sys.stderr)
+            continue
+        found[dataset] = entities
+    # Seed by seed, so that a grid stopped half-way has whole seeds of every dataset.
+    return [Cell(grid, dataset, e, d, s) for s in proto.seeds for dataset, entities in found.items()
+            for d in detectors for e in entities]
+
+
+def run_grid(cells: list[Cell], proto: Protocol, data_root: str, out: Path, expe_root: Path) -> None:
+    from tqdm import tqdm
+
+    for i, cell in enumerate(tqdm(cells, desc="cells", disable=None)):
+        path = out / cell.grid / f"{cell.stem}.json"
+        flags = cell_flags(cell, proto, data_root, expe_root / cell.grid / cell.stem)
+        if path.is_file() and json.loads(path.read_text())["flags"] == {"run": flags[0], "test": flags[1]}:
+            continue
+        print(f"[{i + 1}/{len(cells)}] {cell.dataset} {cell.entity} {cell.detector} seed {cell.seed}", file=sys.stderr)
+        record = run_cell(cell, proto, data_root, expe_root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=1))
+
+
+# ---- tables ------------------------------------------------------------------------------------
+def summarise(records: list[dict], datasets: dict[str, list[str]]) -> dict[tuple[str, str], dict]:
+    """(dataset, detector) -> {metric: (mean, std, seeds)}: entities averaged within a seed (train
+    time summed, peak memory maxed), then mean ± std over the seeds whose every entity finished.
+    The baselines of each `gat+ae` cell become rows `baseline <name>`."""
+    per_seed: dict[tuple[str, str, int], dict[str, dict]] = {}
+    for r in records:
+        c = r["cell"]
+        rows = {c["detector"]: r["metrics"], **{f"baseline {n}": m for n, m in r["baselines"].items()}}
+        for det, m in rows.items():
+            per_seed.setdefault((c["dataset"], det, c["seed"]), {})[c["entity"]] = m
+    out: dict[tuple[str, str], dict] = {}
+    for (dataset, det, seed), by_entity in per_seed.items():
+        if set(by_entity) != set(datasets.get(dataset, by_entity)):
+            continue   # a partly run seed is left out rather than averaged over fewer entities
+        ms = list(by_entity.values())
+        combined = {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
+        for k, agg in (("train_s", np.sum), ("peak_gb", np.max)):
+            if k in ms[0]:
+                combined[k] = float(agg([m[k] for m in ms]))
+        out.setdefault((dataset, det), {}).setdefault("seeds", []).append(combined)
+    return {key: {k: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"), len(v))
+                  for k, v in ((k, [s[k] for s in d["seeds"]]) for k in d["seeds"][0])}
+            for key, d in out.items()}
+
+
+def fmt(stat: tuple[float, float, int] | None, f: str) -> str:
+    if stat is None:
+        return "-"
+    mean, std, _ = stat
+    return f.format(mean) + ("" if np.isnan(std) else " ± " + f.format(std))
+
+
+def markdown_table(summary: dict, detectors: list[str], datasets: list[str]) -> str:
+    head = ["data", "detector", "seeds", *(h for _, h, _ in COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for dataset in datasets:
+        for det in detectors:
+            s = summary.get((dataset, det))
+            if s is None:
+                continue
+            n = next(iter(s.values()))[2]
+            lines.append("| " + " | ".join([dataset, det, str(n), *(fmt(s.get(k), f) for k, _, f in COLUMNS)]) + " |")
+    return "\n".join(lines)
+
+
+def headline(summary: dict, datasets: list[str]) -> str:
+    """Per dataset: STAMP, the LLM (llm+mamba) and the best baseline by VUS-PR, PA-F1 and VUS-PR each."""
+    lines = ["| data | STAMP gat+ae PA-F1 | VUS-PR | LLM llm+mamba PA-F1 | VUS-PR | best baseline | PA-F1 | VUS-PR |",
+             "|---|---|---|---|---|---|---|---|"]
+    for dataset in datasets:
+        base = {d: s for (ds, d), s in summary.items() if ds == dataset and d.startswith("baseline")}
+        if (dataset, "gat+ae") not in summary:
+            continue
+        best = max(base, key=lambda d: base[d]["vus_pr"][0]) if base else None
+        cells = [dataset]
+        for s in (summary.get((dataset, "gat+ae")), summary.get((dataset, "llm+mamba"))):
+            cells += [fmt(s and s["f1"], "{:.3f}"), fmt(s and s["vus_pr"], "{:.3f}")]
+        cells += [best.removeprefix("baseline ") if best else "-", fmt(best and base[best]["f1"], "{:.3f}"),
+                  fmt(best and base[best]["vus_pr"], "{:.3f}")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def load_records(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str, readme: Path | None) -> None:
+    records = load_records(out / grid)
+    datasets = proto.datasets if grid == "main" else {d: proto.datasets[d] for d in proto.ablation_datasets}
+    summary = summarise(records, datasets)
+    names = list(DETECTORS) + ["baseline random", "baseline pca", "baseline iforest"] if grid == "main" \
+        else list(ABLATIONS)
+    commits = sorted({r["git_commit"] for r in records})
+    title = "Results" if grid == "main" else "Ablations: does the LLM matter?"
+    text = [f"# {title}", "", "Regenerate (resumable; cells already run are kept):", "", "```bash", command, "```", "",
+            "## Protocol", "", proto.note, "",
+            f"{len(records)} cells; code at commit(s) {', '.join(commits) or '-'}. Mean ± sample std over the "
+            "seeds listed; train s is wall time of `run.py` (model loading and validation included), "
+            "windows/s is `test.py`'s scoring rate, peak GB the larger resident set of the two processes. "
+            "PA-F1, P, R: STAMP's protocol (best threshold searched on the test labels, point adjustment); "
+            "F1 no-PA: the same search without adjustment; PA%K-AUC, aff-F1, VUS-PR: see the README's "
+            "metrics; POT F1: at the label-free POT threshold, no adjustment; pred MAE: the prediction "
+            "branch's test error on scaled data.", ""]
+    if grid == "main":
+        text += ["## Headline", "", headline(summary, list(datasets)), ""]
+    text += ["## All rows", "", markdown_table(summary, names, list(datasets)), ""]
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    keep = doc.read_text().split("<!-- notes -->", 1)[1] if doc.is_file() and "<!-- notes -->" in doc.read_text() else ""
+    doc.write_text("\n".join(text) + "\n<!-- notes -->" + keep if keep else "\n".join(text))
+    if readme is not None and grid == "main":
+        update_readme(readme, headline(summary, list(datasets)), command)
+
+
+def update_readme(readme: Path, table: str, command: str) -> None:
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    text = readme.read_text()
+    if start not in text:
+        return
+    block = f"{start}\n`{command}` wrote this table (and docs/RESULTS.md):\n\n{table}\n{end}"
+    readme.write_text(text[: text.index(start)] + block + text[text.index(end) + len(end):])
+
+
+@cli_main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", choices=("main", "ablations"), default="main")
+    parser.add_argument("--quick", action="store_true", help="one seed, one tiny epoch, synthetic data only")
+    parser.add_argument("--data_root", default="", help="where SMD, SMAP_MSL and SKAB are")
+    parser.add_argument("--datasets", nargs="*", help="only these datasets of the grid")
+    parser.add_argument("--out", type=Path, default=None, help="cell JSONs (default expe/results/bench)")
+    parser.add_argument("--doc", type=Path, default=None, help="markdown (default docs/RESULTS.md or ABLATIONS.md)")
+    parser.add_argument("--expe_dir", type=Path, default=None, help="checkpoints and logs (default expe/bench)")
+    parser.add_argument("--report_only", action="store_true", help="rewrite the markdown from the cells run so far")
+    args = parser.parse_args()
+    proto = QUICK if args.quick else FULL
+    out = args.out or ROOT / "expe" / "results" / ("bench_quick" if args.quick else "bench")
+    doc = args.doc or (out / "RESULTS.md" if args.quick
+                       else ROOT / "docs" / ("RESULTS.md" if args.grid == "main" else "ABLATIONS.md"))
+    expe_root = args.expe_dir or ROOT / "expe" / ("bench_quick" if args.quick else "bench")
+    command = "python scripts/benchmark.py" + (" --grid ablations" if args.grid == "ablations" else "") + \
+              (" --quick" if args.quick else " --data_root ../shared/datasets")
+    if not args.report_only:
+        cells = plan(args.grid, proto, args.data_root, args.datasets)
+        if not cells:
+            raise UserError("no dataset of the grid was found; pass --data_root")
+        run_grid(cells, proto, args.data_root, out, expe_root)
+    write_report(args.grid, proto, out, doc, command, None if args.quick else ROOT / "README.md")
+    print(f"wrote {doc}")
+
+
+if __name__ == "__main__":
+    main()
