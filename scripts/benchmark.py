@@ -60,7 +60,7 @@ class Protocol:
     train: list[str]                   # run.py flags shared by every detector
     llm: list[str]                     # extra flags of the LLM rows (run.py and test.py)
     test: list[str]                    # extra test.py flags of the LLM rows
-    ablation_datasets: tuple[str, ...]
+    ablation_datasets: dict[str, list[str]]   # dataset -> entities of the ablation grid
     note: str
 
 
@@ -72,7 +72,7 @@ FULL = Protocol(
            "--batch_size", "32"],
     llm=["--llm_layers", "3", "--llm_prompt_mode", "dataset"],
     test=["--llm_dtype", "bfloat16"],
-    ablation_datasets=("SMD", "MSL"),
+    ablation_datasets={"SMD": ["machine-1-1"], "MSL": [""]},
     note="""Sized for a 2-core CPU, the same for every detector: every series is down-sampled by 5
 (`--down_len 5`: the median of each block of 5 steps, the max of its labels; scores are mapped back
 to the original steps before any metric); each of 3 epochs trains on 800 evenly spaced windows
@@ -81,7 +81,8 @@ whole. SMD: machines 1-1, 2-1 and 3-1 (one per machine group), each trained and 
 metrics averaged over the three. MSL and SMAP: all channels concatenated (one model per
 spacecraft). SKAB: trained on the anomaly-free run, tested on all runs concatenated. The LLM rows
 use the bundled SmolLM2-135M with its first 3 layers and the dataset prompt, trained in float32 and
-scored in bfloat16. Scoring weights are `lib/config.py`'s defaults (alpha = beta = 1, gamma = 0,
+scored in bfloat16. The ablations use SMD machine-1-1 alone, and MSL, with `--is_mas True` (so
+that `--llm_use_mas` has channels to act on). Scoring weights are `lib/config.py`'s defaults (alpha = beta = 1, gamma = 0,
 top-k = 1) for every dataset, fixed before any result was seen; no per-dataset tuning.""")
 
 QUICK = Protocol(
@@ -91,7 +92,7 @@ QUICK = Protocol(
            "--syn_test_len", "800", "--syn_features", "4", "--batch_size", "32"],
     llm=["--llm_layers", "1", "--llm_prompt_mode", "dataset"],
     test=["--llm_dtype", "bfloat16"],
-    ablation_datasets=("synthetic",),
+    ablation_datasets={"synthetic": [""]},
     note="`--quick`: one seed, one epoch of 64 windows, a 4-feature synthetic series, one LLM layer. "
          "It proves the script runs; its figures mean nothing.")
 
@@ -186,7 +187,7 @@ def present(dataset: str, data_root: str) -> bool:
 
 
 def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None) -> list[Cell]:
-    datasets = proto.datasets if grid == "main" else {d: proto.datasets[d] for d in proto.ablation_datasets}
+    datasets = proto.datasets if grid == "main" else proto.ablation_datasets
     detectors = DETECTORS if grid == "main" else ABLATIONS
     found = {}
     for dataset, entities in datasets.items():
@@ -285,7 +286,7 @@ def load_records(folder: Path) -> list[dict]:
 
 def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str, readme: Path | None) -> None:
     records = load_records(out / grid)
-    datasets = proto.datasets if grid == "main" else {d: proto.datasets[d] for d in proto.ablation_datasets}
+    datasets = proto.datasets if grid == "main" else proto.ablation_datasets
     summary = summarise(records, datasets)
     names = list(DETECTORS) + ["baseline random", "baseline pca", "baseline iforest"] if grid == "main" \
         else list(ABLATIONS)
