@@ -65,23 +65,23 @@ class Protocol:
 
 
 FULL = Protocol(
-    datasets={"SMD": ["machine-1-1", "machine-2-1", "machine-3-1"], "MSL": [""], "SMAP": [""], "SKAB": [""],
+    datasets={"SMD": ["machine-1-2", "machine-2-1", "machine-3-2"], "MSL": [""], "SMAP": [""], "SKAB": [""],
               "synthetic": [""]},
     seeds=[1, 2, 3],
     train=["--epochs", "3", "--max_train_windows", "800", "--max_val_windows", "300", "--down_len", "5",
            "--batch_size", "32"],
     llm=["--llm_layers", "3", "--llm_prompt_mode", "dataset"],
     test=["--llm_dtype", "bfloat16"],
-    ablation_datasets={"SMD": ["machine-1-1"], "MSL": [""]},
+    ablation_datasets={"SMD": ["machine-1-2"], "MSL": [""]},
     note="""Sized for a 2-core CPU, the same for every detector: every series is down-sampled by 5
 (`--down_len 5`: the median of each block of 5 steps, the max of its labels; scores are mapped back
 to the original steps before any metric); each of 3 epochs trains on 800 evenly spaced windows
 (a new offset each epoch) in batches of 32; validation uses 300 windows; the test set is scored
-whole. SMD: machines 1-1, 2-1 and 3-1 (one per machine group), each trained and scored on its own,
+whole. SMD: machines 1-2, 2-1 and 3-2 (the first of each machine group in our copy), each trained and scored on its own,
 metrics averaged over the three. MSL and SMAP: all channels concatenated (one model per
 spacecraft). SKAB: trained on the anomaly-free run, tested on all runs concatenated. The LLM rows
 use the bundled SmolLM2-135M with its first 3 layers and the dataset prompt, trained in float32 and
-scored in bfloat16. The ablations use SMD machine-1-1 alone, and MSL, with `--is_mas True` (so
+scored in bfloat16. The ablations use SMD machine-1-2 alone, and MSL, with `--is_mas True` (so
 that `--llm_use_mas` has channels to act on). Scoring weights are `lib/config.py`'s defaults (alpha = beta = 1, gamma = 0,
 top-k = 1) for every dataset, fixed before any result was seen; no per-dataset tuning.""")
 
