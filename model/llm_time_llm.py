@@ -1,5 +1,10 @@
 """Time-LLM forecaster: patches reprogrammed into a frozen LLM's embedding space.
 
+`ReprogrammedLLM` is the frozen-LLM core (prototypes, reprogramming, the
+prompt-as-prefix pass and its cache); `TimeLLMForecaster` adds the patch
+embedding and forecasting head, and LLM4IMP's backbone (`model/llm4imp`)
+adds a mask-aware embedding and an imputation head to the same core.
+
 Channel independent: every feature is forecast on its own, from its value
 and, optionally, its moving averages (C input channels, whose patch tokens
 are laid side by side in one sequence).
@@ -62,33 +67,31 @@ class ReprogrammingLayer(nn.Module):
         return self.out(torch.einsum("bhps,she->bphe", att, v).reshape(B, P, -1))
 
 
-class TimeLLMForecaster(nn.Module):
-    """Series `[B, C, T]` (+ optional prompts) -> forecast of channel 0 `[B, H]`."""
+class ReprogrammedLLM(nn.Module):
+    """The frozen-LLM core that the forecaster (Time-LLM) and the imputer (LLM4IMP) share:
+    text prototypes (a trainable map of the LLM's word embeddings), the reprogramming
+    cross-attention, and the prompt-as-prefix pass through the frozen LLM with its
+    prefix cache. Subclasses embed their patches and read the patch states out.
 
-    def __init__(self, llm: nn.Module, tokenizer, backend: Backend, n_channels: int, context_len: int, n_pred: int,
-                 patch_len: int, stride: int, d_model: int, n_heads: int, num_tokens: int, d_ff: int,
+    `reprogrammed(emb [B, P, d_model])` -> tokens `[B, P, d_llm]`;
+    `run_llm(tokens, prompts)` -> their last hidden states `[B, P, d_llm]`.
+    """
+
+    def __init__(self, llm: nn.Module, tokenizer, backend: Backend, d_model: int, n_heads: int, num_tokens: int,
                  dropout: float, prefix_cache: bool, vocab_subset: int = 0, skip_layers: bool = False):
         super().__init__()
         self.llm, self.tokenizer = llm, tokenizer
+        self.d_llm = llm.config.hidden_size
         # The "are LLMs useful" ablation (Tan et al., NeurIPS 2024): the same prototypes,
         # reprogramming and head, with the LLM's layers replaced by the identity.
         self.skip_layers = skip_layers
-        self.d_llm = llm.config.hidden_size
-        self.patch_len, self.stride = patch_len, stride
-        # (T - p) // s + 1 patches, plus one more from the `stride` values padded on the right
-        self.n_patches = (context_len - patch_len) // stride + 2
-        self.d_ff = min(d_ff, self.d_llm)
         self.use_cache = prefix_cache and backend.causal
         if self.use_cache:
             llm.set_attn_implementation(SHARED_PREFIX_ATTENTION)
         vocab = word_embeddings(llm).shape[0]
         self.vocab_used = min(vocab_subset, vocab) if vocab_subset > 0 else vocab
-        self.patch_embed = nn.Linear(patch_len, d_model)
-        self.embed_dropout = nn.Dropout(dropout)
         self.prototypes = nn.Linear(self.vocab_used, num_tokens)
         self.reprogram = ReprogrammingLayer(d_model, n_heads, self.d_llm, dropout)
-        self.head = nn.Sequential(nn.Flatten(start_dim=1), nn.Linear(n_channels * self.n_patches * self.d_ff, n_pred),
-                                  nn.Dropout(dropout))
         self._shared_kv: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self._row_kv: tuple[tuple, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
         self._eval_prototypes: torch.Tensor | None = None
@@ -118,12 +121,6 @@ class TimeLLMForecaster(nn.Module):
     def llm_dtype(self) -> torch.dtype:
         return word_embeddings(self.llm).dtype
 
-    # ---- pieces ---------------------------------------------------------------
-    def patchify(self, x: torch.Tensor) -> torch.Tensor:
-        """`[B, C, T]` -> `[B, C*P, patch_len]`, the last value repeated `stride` times on the right."""
-        x = torch.cat([x, x[..., -1:].expand(-1, -1, self.stride)], dim=-1)
-        return x.unfold(-1, self.patch_len, self.stride).flatten(1, 2)
-
     def text_prototypes(self) -> torch.Tensor:
         """`[num_tokens, d_llm]`: a trainable map of the (first `vocab_used`) word embeddings.
 
@@ -140,10 +137,9 @@ class TimeLLMForecaster(nn.Module):
             self._eval_prototypes = protos
         return protos
 
-    def patch_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised series `[B, C, T]` -> reprogrammed patch tokens `[B, C*P, d_llm]`."""
-        emb = self.embed_dropout(self.patch_embed(self.patchify(x)))
-        return self.reprogram(emb, self.text_prototypes())
+    def reprogrammed(self, emb: torch.Tensor) -> torch.Tensor:
+        """Patch embeddings `[B, P, d_model]` -> tokens in the LLM's space `[B, P, d_llm]` (its dtype)."""
+        return self.reprogram(emb, self.text_prototypes()).to(self.llm_dtype)
 
     def encode(self, texts: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids of `texts`, right-padded: ids `[U, L]` and their lengths `[U]`."""
@@ -158,20 +154,14 @@ class TimeLLMForecaster(nn.Module):
         return self.llm.get_input_embeddings()(ids)
 
     # ---- the LLM pass -------------------------------------------------------------
-    def forward(self, x: torch.Tensor, prompts: Prompts | None = None) -> torch.Tensor:
-        """x `[B, C, T]` raw series; prompts: one per row, or None -> `[B, H]`."""
-        mean = x.mean(dim=-1, keepdim=True).detach()
-        std = torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + 1e-5).detach()
-        tokens = self.patch_tokens((x - mean) / std).to(self.llm_dtype)        # [B, C*P, d_llm]
+    def run_llm(self, tokens: torch.Tensor, prompts: Prompts | None) -> torch.Tensor:
+        """Tokens `[B, P, d_llm]` after each row's prompt (None: no prompt) -> their states `[B, P, d_llm]`."""
         if self.skip_layers:
-            hidden = tokens
-        elif prompts is None:
-            hidden = self.llm(inputs_embeds=tokens, use_cache=False).last_hidden_state
-        else:
-            layout = PromptLayout.build(self, prompts, tokens.shape[0], tokens.device)
-            hidden = self._run_cached(tokens, layout) if self.use_cache else self._run_plain(tokens, layout)
-        out = self.head(hidden[..., : self.d_ff].float())                        # [B, H]
-        return out * std[:, 0] + mean[:, 0]
+            return tokens
+        if prompts is None:
+            return self.llm(inputs_embeds=tokens, use_cache=False).last_hidden_state
+        layout = PromptLayout.build(self, prompts, tokens.shape[0], tokens.device)
+        return self._run_cached(tokens, layout) if self.use_cache else self._run_plain(tokens, layout)
 
     def _run_plain(self, tokens: torch.Tensor, lay: "PromptLayout") -> torch.Tensor:
         """Patch-token states `[B, P, d_llm]`: the whole prompt runs with them, in one padded batch."""
@@ -238,6 +228,47 @@ class TimeLLMForecaster(nn.Module):
         return _layers(out.past_key_values)
 
 
+class TimeLLMForecaster(ReprogrammedLLM):
+    """Series `[B, C, T]` (+ optional prompts) -> forecast of channel 0 `[B, H]`."""
+
+    def __init__(self, llm: nn.Module, tokenizer, backend: Backend, n_channels: int, context_len: int, n_pred: int,
+                 patch_len: int, stride: int, d_model: int, n_heads: int, num_tokens: int, d_ff: int,
+                 dropout: float, prefix_cache: bool, vocab_subset: int = 0, skip_layers: bool = False):
+        super().__init__(llm, tokenizer, backend, d_model, n_heads, num_tokens, dropout, prefix_cache, vocab_subset,
+                         skip_layers)
+        self.patch_len, self.stride = patch_len, stride
+        # (T - p) // s + 1 patches, plus one more from the `stride` values padded on the right
+        self.n_patches = (context_len - patch_len) // stride + 2
+        self.d_ff = min(d_ff, self.d_llm)
+        self.patch_embed = nn.Linear(patch_len, d_model)
+        self.embed_dropout = nn.Dropout(dropout)
+        self.head = nn.Sequential(nn.Flatten(start_dim=1), nn.Linear(n_channels * self.n_patches * self.d_ff, n_pred),
+                                  nn.Dropout(dropout))
+
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """`[B, C, T]` -> `[B, C*P, patch_len]`, the last value repeated `stride` times on the right."""
+        return patchify(x, self.patch_len, self.stride).flatten(1, 2)
+
+    def patch_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised series `[B, C, T]` -> reprogrammed patch tokens `[B, C*P, d_llm]`."""
+        return self.reprogrammed(self.embed_dropout(self.patch_embed(self.patchify(x))))
+
+    def forward(self, x: torch.Tensor, prompts: Prompts | None = None) -> torch.Tensor:
+        """x `[B, C, T]` raw series; prompts: one per row, or None -> `[B, H]`."""
+        mean = x.mean(dim=-1, keepdim=True).detach()
+        std = torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + 1e-5).detach()
+        hidden = self.run_llm(self.patch_tokens((x - mean) / std), prompts)   # [B, C*P, d_llm]
+        out = self.head(hidden[..., : self.d_ff].float())                        # [B, H]
+        return out * std[:, 0] + mean[:, 0]
+
+
+def patchify(x: torch.Tensor, patch_len: int, stride: int) -> torch.Tensor:
+    """`[..., T]` -> `[..., P, patch_len]` with P = (T - patch_len) // stride + 2: the last value is
+    repeated `stride` times on the right, so the end of the series gets a patch of its own."""
+    x = torch.cat([x, x[..., -1:].expand(*x.shape[:-1], stride)], dim=-1)
+    return x.unfold(-1, patch_len, stride)
+
+
 @dataclass
 class PromptLayout:
     """Where each row's prompt tokens sit in the padded sequence.
@@ -255,7 +286,7 @@ class PromptLayout:
     inverse: torch.Tensor | None = None
 
     @classmethod
-    def build(cls, model: TimeLLMForecaster, prompts: Prompts, B: int, device: torch.device) -> "PromptLayout":
+    def build(cls, model: ReprogrammedLLM, prompts: Prompts, B: int, device: torch.device) -> "PromptLayout":
         shared_ids = torch.tensor(model.tokenizer.encode(prompts.shared), dtype=torch.long, device=device)
         if prompts.rows is None:
             return cls(prompts.shared, shared_ids)
@@ -295,7 +326,7 @@ class PromptLayout:
                           self.row_mask[self.inverse], torch.ones(B, P, dtype=torch.long, device=dev)], dim=1)
 
 
-def _drop_frozen_llm(module: TimeLLMForecaster, state_dict: dict, prefix: str, _meta) -> None:
+def _drop_frozen_llm(module: ReprogrammedLLM, state_dict: dict, prefix: str, _meta) -> None:
     for key in [k for k in state_dict if k.startswith(f"{prefix}llm.")]:
         del state_dict[key]
 
