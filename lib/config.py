@@ -41,6 +41,13 @@ class Config:
     max_train_windows: int = field(default=0, metadata={"help": "cap on training windows per epoch, evenly spaced (0 = all)"})
     max_val_windows: int = field(default=0, metadata={"help": "cap on validation windows, evenly spaced (0 = all)"})
 
+    # ---- imputation (impute.py) -------------------------------------------
+    imputer: str = field(default="llm4imp", metadata={"help": "impute.py (also --model): llm4imp | saits | timellm | "
+                                                               "mean | locf | linear"})
+    missing_rate: float = field(default=0.1, metadata={"help": "impute.py: share of values removed artificially"})
+    missing_pattern: str = field(default="point", metadata={"help": "impute.py: point | block | subseq"})
+    imp_steps: int = field(default=48, metadata={"help": "impute.py: window length n_steps"})
+
     # ---- models ---------------------------------------------------------
     pred_model: str = field(default="gat", metadata={"help": "prediction branch (see model/registry.py)"})
     recon_model: str = field(default="ae", metadata={"help": "reconstruction branch: ae | mamba"})
@@ -153,7 +160,7 @@ class Config:
                    "norm_source": ("val", "test"), "score_agg": ("max", "sum", "mean"),
                    "device": ("auto", "cpu", "cuda"), "llm_dtype": ("float32", "bfloat16", "float16"),
                    "llm_prompt_mode": ("none", "dataset", "stats_short", "stats"),
-                   "llm_backend": ("gpt2", "llama", "bert")}
+                   "llm_backend": ("gpt2", "llama", "bert"), "missing_pattern": ("point", "block", "subseq")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{name} must be one of {'|'.join(allowed)}, got {getattr(self, name)!r}")
@@ -165,6 +172,8 @@ class Config:
             raise UserError(f"--vus_window must be >= 0 (0 = the test series' period), got {self.vus_window}")
         if self.pred_model == "llm" and self.llm_patch_len > self.context_len:
             raise UserError(f"--llm_patch_len {self.llm_patch_len} is longer than the context ({self.context_len} steps)")
+        if not 0 < self.missing_rate < 1:
+            raise UserError(f"--missing_rate must lie in (0, 1), got {self.missing_rate}")
         if self.is_mas and not self.mas_list:
             raise UserError("--is_mas needs at least one length in --mas_windows")
 

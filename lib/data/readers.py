@@ -160,6 +160,29 @@ def read_skab(folder: Path, entity: str, cfg) -> RawData:
                    labels, list(test_df.columns), f"SKAB {entity or 'all runs'}")
 
 
+# ---- ETT (no labels: imputation data) ------------------------------------------------
+ETT_MONTH = 30 * 24   # hours; the standard split is 12 / 4 / 4 months
+
+
+def _ett_reader(name: str):
+    def read(folder: Path, entity: str, cfg) -> RawData:
+        df = files.read_csv(folder / f"{name}.csv")
+        df = df.drop(columns=[c for c in ("date",) if c in df.columns])
+        values = _numeric_frame(df, folder / f"{name}.csv")
+        if values.shape[0] < 20 * ETT_MONTH:
+            raise UserError(f"{name}: {values.shape[0]} rows, fewer than the 20 months of the standard split")
+        # train: the first 12 months; test: the next 8 (validation 4 + test 4, cut by lib/data/imputation.py)
+        train, test = values[: 12 * ETT_MONTH], values[12 * ETT_MONTH: 20 * ETT_MONTH]
+        return RawData(train, test, np.zeros(test.shape[0], dtype=np.int64), list(df.columns), name)
+
+    return read
+
+
+for _ett in ("ETTh1", "ETTh2"):
+    register(_ett, folders=("ETT", _ett), description=f"{_ett}, hourly electricity transformer data; no anomaly "
+             "labels: imputation data for impute.py (12/4/4-month split)")(_ett_reader(_ett))
+
+
 # ---- PSM --------------------------------------------------------------------------
 @register("PSM", description="eBay PSM: train.csv, test.csv, test_label.csv")
 def read_psm(folder: Path, entity: str, cfg) -> RawData:
