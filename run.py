@@ -54,7 +54,13 @@ def train_one(cfg: Config, acc: Accelerator) -> dict:
                         console_level="INFO" if acc.is_main_process else "WARNING")
     seed_everything(cfg.seed)
     device = acc.device
-    data = prepare(cfg)
+    # The main process trains the LLM4IMP imputer; the others wait, then load it.
+    shared_imputer = acc.num_processes > 1 and cfg.impute == "llm4imp"
+    if shared_imputer and not acc.is_main_process:
+        acc.wait_for_everyone()
+    data = prepare(cfg, fit_imputer=acc.is_main_process)
+    if shared_imputer and acc.is_main_process:
+        acc.wait_for_everyone()
     log.info("training %s on %s", cfg.model_name, cfg.data_tag)
     log.debug("config %s", cfg.to_json())
     log.info("%s: %d features; windows: train %d, val %d, test %d (L=%d, H=%d)", data.source, data.n_features,

@@ -94,6 +94,7 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
                 "label_free": res["label_free"], "baselines": baselines, "root_cause": root_cause,
                 "inference": inference,
                 "test_errors": mae, "data": {"source": data.source, "test_steps": int(data.test_labels_orig.size),
+                                             "impute": cfg.impute, "filled_values": data.filled,
                          "anomaly_ratio": float(data.test_labels_orig.mean())}}, paths["result"])
     lf = res["label_free"]
     plot_scores(res["score"], data.test_labels_orig,

@@ -24,6 +24,7 @@ def run_paths(cfg) -> dict[str, Path]:
         "log": root / "log" / f"{stem}.log",
         "result": root / "results" / f"{stem}.json",
         "plot": root / "results" / f"{stem}.png",
+        "imputer": root / "pth" / f"imputer_{stem}.pypots",
     }
 
 

@@ -33,6 +33,8 @@ class Config:
     mas_windows: str = field(default="3,5,10,20", metadata={"help": "moving-average lengths for --is_mas"})
     nnodes: int = field(default=0, metadata={"help": "feature count N (0 = read from the data)"})
     nan_policy: str = field(default="refuse", metadata={"help": "refuse | fill: what to do with NaN/inf in the data"})
+    impute: str = field(default="none", metadata={"help": "fill gaps before scaling: none (see --nan_policy) | linear | "
+                                                          "locf | llm4imp (trained on train, saved beside the checkpoint)"})
     clip_test: bool = field(default=True, metadata={"help": "clip scaled test data to the train range [0, 1]"})
     label_col: str = field(default="label", metadata={"help": "label column of the generic CSV format"})
     syn_features: int = field(default=8, metadata={"help": "synthetic: number of features"})
@@ -160,7 +162,8 @@ class Config:
                    "norm_source": ("val", "test"), "score_agg": ("max", "sum", "mean"),
                    "device": ("auto", "cpu", "cuda"), "llm_dtype": ("float32", "bfloat16", "float16"),
                    "llm_prompt_mode": ("none", "dataset", "stats_short", "stats"),
-                   "llm_backend": ("gpt2", "llama", "bert"), "missing_pattern": ("point", "block", "subseq")}
+                   "llm_backend": ("gpt2", "llama", "bert"), "missing_pattern": ("point", "block", "subseq"),
+                   "impute": ("none", "linear", "locf", "llm4imp")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{name} must be one of {'|'.join(allowed)}, got {getattr(self, name)!r}")

@@ -282,7 +282,9 @@ class Trainer:
             return
         ck = checkpoint.load(path, "resumable run")
         stored = ck["config"]
-        diff = sorted(k for k, v in self.cfg.to_dict().items() if k not in RESUMABLE_CHANGES and stored.get(k) != v)
+        defaults = type(self.cfg)().to_dict()   # a flag added since that run had its default then
+        diff = sorted(k for k, v in self.cfg.to_dict().items()
+                      if k not in RESUMABLE_CHANGES and stored.get(k, defaults[k]) != v)
         if diff:
             raise UserError(f"--resume: {path} was trained with other settings ({', '.join(f'--{k} {stored.get(k)}' for k in diff[:4])})")
         self.pred.load_state_dict(ck["pred"])

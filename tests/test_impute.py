@@ -33,3 +33,42 @@ def test_bad_rate_is_one_line(tmp_path):
     done = cli("impute.py", *SMALL, "--missing_rate", "1.5", "--model", "mean", "--expe_dir", str(tmp_path))
     assert done.returncode == 2 and done.stderr.strip().startswith("error: --missing_rate must lie in (0, 1)")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def gappy_generic(tmp_path):
+    """The project's synthetic series as a generic CSV dataset, with 5 % of values and a block removed."""
+    import numpy as np
+    import pandas as pd
+
+    from lib.data.synthetic import make_synthetic
+
+    d = make_synthetic(3, 600, 400, seed=1)
+    rng = np.random.default_rng(0)
+    train, test = d["train"].copy(), d["test"].copy()
+    for part in (train, test):
+        part[rng.random(part.shape) < 0.05] = np.nan
+    train[100:130, 1] = np.nan
+    folder = tmp_path / "gappy"
+    folder.mkdir()
+    pd.DataFrame(train, columns=["a", "b", "c"]).to_csv(folder / "train.csv", index=False)
+    pd.DataFrame({**dict(zip("abc", test.T)), "label": d["labels"]}).to_csv(folder / "test.csv", index=False)
+    return folder, int(np.isnan(train).sum() + np.isnan(test).sum())
+
+
+def test_detection_with_imputed_gaps(tmp_path):
+    from tests.test_cli import TINY_MODEL
+
+    folder, n_missing = gappy_generic(tmp_path)
+    data = ["--data", "generic", "--data_root", str(folder), *TINY_MODEL, "--epochs", "1"]
+    refused = cli("run.py", *data, "--expe_dir", str(tmp_path / "none"))
+    assert refused.returncode == 2 and "NaN/inf" in refused.stderr
+    for method, extra in (("linear", []), ("llm4imp", ["--llm_model", "tiny", "--llm_layers", "2", "--imp_steps", "24"])):
+        expe = ["--expe_dir", str(tmp_path / method)]
+        trained = cli("run.py", *data, "--impute", method, *extra, *expe)
+        assert trained.returncode == 0, trained.stderr[-2000:]
+        assert f"filled {n_missing} missing values" in trained.stderr
+        scored = cli("test.py", "--data", "generic", "--data_root", str(folder), *expe)
+        assert scored.returncode == 0, scored.stderr[-2000:]
+        result = json.loads((tmp_path / method / "results" / "generic_gat_ae.json").read_text())
+        assert result["data"]["impute"] == method and result["data"]["filled_values"] == n_missing
+    assert (tmp_path / "llm4imp" / "pth" / "imputer_generic_gat_ae.pypots").is_file()

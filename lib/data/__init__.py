@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from lib.data.checks import check_raw
+from lib.data.gaps import fill_gaps
 from lib.data.registry import DATASETS, get_spec, list_entities, read_dataset
 from lib.data.types import Prepared, RawData
 from lib.data.windows import (add_channels, apply_minmax, downsample, fit_minmax,
@@ -20,6 +21,15 @@ __all__ = ["DATASETS", "Prepared", "RawData", "get_spec", "list_entities", "load
 def load_raw(cfg) -> RawData:
     """Read and check a dataset; NaN/inf are refused or filled per `--nan_policy`."""
     return check_raw(read_dataset(cfg), cfg.nan_policy)
+
+
+def load_filled(cfg, fit_imputer: bool = False) -> tuple[RawData, int]:
+    """`load_raw`, with the gaps filled by `--impute` first (training LLM4IMP when
+    `fit_imputer`); also the count of values filled."""
+    from lib.checkpoint import run_paths
+
+    raw, filled = fill_gaps(read_dataset(cfg), cfg, run_paths(cfg)["imputer"], fit_imputer)
+    return check_raw(raw, cfg.nan_policy), filled
 
 
 def preprocess(raw: RawData, cfg) -> Prepared:
@@ -48,5 +58,8 @@ def preprocess(raw: RawData, cfg) -> Prepared:
                     scaler_scale=rng, source=raw.source, interpretation=raw.interpretation)
 
 
-def prepare(cfg) -> Prepared:
-    return preprocess(load_raw(cfg), cfg)
+def prepare(cfg, fit_imputer: bool = False) -> Prepared:
+    raw, filled = load_filled(cfg, fit_imputer)
+    prepared = preprocess(raw, cfg)
+    prepared.filled = filled
+    return prepared

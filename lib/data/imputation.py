@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pygrinder import block_missing, mcar, seq_missing
 
 from lib.data.readers import ETT_MONTH
 from lib.data.registry import read_dataset
@@ -64,6 +63,8 @@ def add_gaps(X: np.ndarray, rate: float, pattern: str, seed: int) -> np.ndarray:
     `block`, blocks of T // 4 steps across N // 2 + 1 features. pygrinder's block `factor` is
     not the missing rate, so it is searched (bisection, same seed) until the share of new
     gaps is `rate` to within 1 %."""
+    from pygrinder import block_missing, mcar, seq_missing   # only here: it loads torch-side packages
+
     if not 0 < rate < 1:
         raise UserError(f"--missing_rate must lie in (0, 1), got {rate}")
     if pattern not in PATTERNS:

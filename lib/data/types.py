@@ -39,6 +39,7 @@ class Prepared:
     scaler_scale: np.ndarray      # [N]
     source: str
     interpretation: list[tuple[int, int, list[int]]] = field(default_factory=list)
+    filled: int = 0               # values --impute filled in the raw data
 
     @property
     def n_features(self) -> int:
