@@ -102,3 +102,13 @@ def test_summary_averages_entities_then_seeds():
     assert s["f1"][0] == pytest.approx(0.5) and s["f1"][2] == 2              # seed 3 lacks entity b: left out
     assert s["f1"][1] == pytest.approx(np.std([0.3, 0.7], ddof=1))
     assert s["train_s"][0] == 20.0 and s["peak_gb"][0] == pytest.approx(0.6)  # summed, maxed over entities
+
+
+def test_bench_imputation_quick(tmp_path):
+    done = cli("scripts/bench_imputation.py", "--quick", "--out", str(tmp_path / "out"), "--expe_dir",
+               str(tmp_path / "expe"), "--rows", "mean", "linear", "LLM4IMP", "LLM4IMP, no LLM layers")
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {line.split(" | ")[1]: line.split(" | ") for line in (tmp_path / "out" / "IMPUTATION.md").read_text()
+            .splitlines() if line.startswith("| synthetic |")}
+    assert list(rows) == ["mean", "linear", "LLM4IMP", "LLM4IMP, no LLM layers"]
+    assert float(rows["linear"][3]) < float(rows["mean"][3])          # interpolation beats the mean on MAE
