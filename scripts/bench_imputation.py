@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import UserError, cli_main  # noqa: E402
-from scripts.benchmark import fmt, measured, present  # noqa: E402
+from scripts.benchmark import add_grid_flags, fmt, measured, present  # noqa: E402
 
 LLM4IMP = ["--model", "llm4imp", "--llm_prompt_mode", "stats"]
 ROWS = {   # name -> impute.py flags
@@ -132,14 +132,8 @@ def write_report(setting: Setting, out: Path, doc: Path, command: str) -> None:
 @cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one seed, one epoch, synthetic data only")
-    parser.add_argument("--data_root", default="", help="where ETT, SMD and SMAP_MSL are")
     parser.add_argument("--rows", nargs="*", choices=list(ROWS), help="only these imputers")
-    parser.add_argument("--datasets", nargs="*", help="only these datasets of the setting")
-    parser.add_argument("--out", type=Path, default=None, help="cell JSONs (default expe/results/imputation_bench)")
-    parser.add_argument("--doc", type=Path, default=None, help="markdown (default docs/IMPUTATION.md)")
-    parser.add_argument("--expe_dir", type=Path, default=None, help="runs' files (default expe/imputation_bench)")
-    parser.add_argument("--report_only", action="store_true", help="rewrite the markdown from the cells run so far")
+    add_grid_flags(parser, "expe/results/imputation_bench", "docs/IMPUTATION.md", "expe/imputation_bench")
     args = parser.parse_args()
     setting = QUICK if args.quick else FULL
     suffix = "_quick" if args.quick else ""

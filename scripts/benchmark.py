@@ -324,17 +324,22 @@ def update_readme(readme: Path, table: str, command: str) -> None:
     readme.write_text(text[: text.index(start)] + block + text[text.index(end) + len(end):])
 
 
+def add_grid_flags(parser: argparse.ArgumentParser, out: str, doc: str, expe: str) -> None:
+    """The flags every grid script shares (this one and bench_imputation.py); defaults named for help."""
+    parser.add_argument("--quick", action="store_true", help="one seed, one tiny epoch, synthetic data only")
+    parser.add_argument("--data_root", default="", help="where the real datasets are")
+    parser.add_argument("--datasets", nargs="*", help="only these datasets of the grid")
+    parser.add_argument("--out", type=Path, default=None, help=f"cell JSONs (default {out})")
+    parser.add_argument("--doc", type=Path, default=None, help=f"markdown (default {doc})")
+    parser.add_argument("--expe_dir", type=Path, default=None, help=f"the runs' own files (default {expe})")
+    parser.add_argument("--report_only", action="store_true", help="rewrite the markdown from the cells run so far")
+
+
 @cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", choices=("main", "ablations"), default="main")
-    parser.add_argument("--quick", action="store_true", help="one seed, one tiny epoch, synthetic data only")
-    parser.add_argument("--data_root", default="", help="where SMD, SMAP_MSL and SKAB are")
-    parser.add_argument("--datasets", nargs="*", help="only these datasets of the grid")
-    parser.add_argument("--out", type=Path, default=None, help="cell JSONs (default expe/results/bench)")
-    parser.add_argument("--doc", type=Path, default=None, help="markdown (default docs/RESULTS.md or ABLATIONS.md)")
-    parser.add_argument("--expe_dir", type=Path, default=None, help="checkpoints and logs (default expe/bench)")
-    parser.add_argument("--report_only", action="store_true", help="rewrite the markdown from the cells run so far")
+    add_grid_flags(parser, "expe/results/bench", "docs/RESULTS.md or ABLATIONS.md", "expe/bench")
     args = parser.parse_args()
     proto = QUICK if args.quick else FULL
     out = args.out or ROOT / "expe" / "results" / ("bench_quick" if args.quick else "bench")
