@@ -53,7 +53,7 @@ def plot_imputation(X_ori: np.ndarray, X: np.ndarray, imputed: np.ndarray, names
     import matplotlib.pyplot as plt
 
     holes = np.isnan(X) & ~np.isnan(X_ori)
-    picks = [(w, f) for w, f in zip(*np.nonzero(holes.any(axis=1))) ][:n]
+    picks = list(zip(*np.nonzero(holes.any(axis=1))))[:n]
     fig, axes = plt.subplots(len(picks) or 1, 1, figsize=(9, 2.4 * max(len(picks), 1)), squeeze=False)
     for ax, (w, f) in zip(axes[:, 0], picks):
         steps = np.arange(X.shape[1])
