@@ -35,7 +35,9 @@ from run import entities_of
 # scores several times faster on CPU) and its prefix cache may be off.
 SCORING_FLAGS = {"test_alpha", "test_beta", "test_gamma", "topk", "score_norm", "norm_source", "score_agg",
                  "smooth", "search_steps", "vus_window", "pot_q", "pot_level", "val_quantile", "data_root", "device", "threads", "eval_batch_size", "expe_dir",
-                 "nan_policy", "resume", "epochs", "patience", "max_val_windows", "llm_dtype", "llm_prefix_cache"}
+                 "nan_policy", "resume", "epochs", "patience", "max_val_windows", "llm_dtype", "llm_prefix_cache",
+                 # the robustness experiment fills gaps made at test time; llm4imp needs the imputer run.py trained
+                 "impute", "test_missing_rate", "test_missing_pattern"}
 
 
 def config_from_checkpoint(ckpt: dict, typed: dict, path: Path) -> Config:
@@ -95,6 +97,7 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
                 "inference": inference,
                 "test_errors": mae, "data": {"source": data.source, "test_steps": int(data.test_labels_orig.size),
                                              "impute": cfg.impute, "filled_values": data.filled,
+                                             "test_missing": [cfg.test_missing_rate, cfg.test_missing_pattern],
                          "anomaly_ratio": float(data.test_labels_orig.mean())}}, paths["result"])
     lf = res["label_free"]
     plot_scores(res["score"], data.test_labels_orig,

@@ -49,6 +49,9 @@ class Config:
     missing_rate: float = field(default=0.1, metadata={"help": "impute.py: share of values removed artificially"})
     missing_pattern: str = field(default="point", metadata={"help": "impute.py: point | block | subseq"})
     imp_steps: int = field(default=48, metadata={"help": "impute.py: window length n_steps"})
+    test_missing_rate: float = field(default=0.0, metadata={"help": "test.py robustness: remove this share of the test "
+                                                                    "values (0 = none), then fill them by --impute"})
+    test_missing_pattern: str = field(default="point", metadata={"help": "test.py robustness: point | block | subseq"})
 
     # ---- models ---------------------------------------------------------
     pred_model: str = field(default="gat", metadata={"help": "prediction branch (see model/registry.py)"})
@@ -163,6 +166,7 @@ class Config:
                    "device": ("auto", "cpu", "cuda"), "llm_dtype": ("float32", "bfloat16", "float16"),
                    "llm_prompt_mode": ("none", "dataset", "stats_short", "stats"),
                    "llm_backend": ("gpt2", "llama", "bert"), "missing_pattern": ("point", "block", "subseq"),
+                   "test_missing_pattern": ("point", "block", "subseq"),
                    "impute": ("none", "linear", "locf", "llm4imp")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -177,6 +181,8 @@ class Config:
             raise UserError(f"--llm_patch_len {self.llm_patch_len} is longer than the context ({self.context_len} steps)")
         if not 0 < self.missing_rate < 1:
             raise UserError(f"--missing_rate must lie in (0, 1), got {self.missing_rate}")
+        if not 0 <= self.test_missing_rate < 1:
+            raise UserError(f"--test_missing_rate must lie in [0, 1), got {self.test_missing_rate}")
         if self.is_mas and not self.mas_list:
             raise UserError("--is_mas needs at least one length in --mas_windows")
 

@@ -72,3 +72,13 @@ def test_detection_with_imputed_gaps(tmp_path):
         result = json.loads((tmp_path / method / "results" / "generic_gat_ae.json").read_text())
         assert result["data"]["impute"] == method and result["data"]["filled_values"] == n_missing
     assert (tmp_path / "llm4imp" / "pth" / "imputer_generic_gat_ae.pypots").is_file()
+    # the robustness experiment: more gaps made in the test series at scoring time, filled the same way
+    expe = ["--expe_dir", str(tmp_path / "linear")]
+    scored = cli("test.py", "--data", "generic", "--data_root", str(folder), "--test_missing_rate", "0.2",
+                 "--test_missing_pattern", "block", "--imp_steps", "24", *expe)
+    assert "--imp_steps" in scored.stderr                                   # a training flag: refused, one line
+    scored = cli("test.py", "--data", "generic", "--data_root", str(folder), "--test_missing_rate", "0.2",
+                 "--test_missing_pattern", "block", *expe)
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    result = json.loads((tmp_path / "linear" / "results" / "generic_gat_ae.json").read_text())
+    assert result["data"]["filled_values"] > n_missing + 0.15 * 400 * 3

@@ -9,6 +9,7 @@ import torch
 
 from lib.data.checks import check_raw
 from lib.data.gaps import fill_gaps
+from lib.data.imputation import add_series_gaps
 from lib.data.registry import DATASETS, get_spec, list_entities, read_dataset
 from lib.data.types import Prepared, RawData
 from lib.data.windows import (add_channels, apply_minmax, downsample, fit_minmax,
@@ -28,7 +29,10 @@ def load_filled(cfg, fit_imputer: bool = False) -> tuple[RawData, int]:
     `fit_imputer`); also the count of values filled."""
     from lib.checkpoint import run_paths
 
-    raw, filled = fill_gaps(read_dataset(cfg), cfg, run_paths(cfg)["imputer"], fit_imputer)
+    raw = read_dataset(cfg)
+    if cfg.test_missing_rate > 0:   # the robustness experiment: gaps made on purpose, in the test series only
+        raw.test = add_series_gaps(raw.test, cfg.test_missing_rate, cfg.test_missing_pattern, cfg.seed, cfg.imp_steps)
+    raw, filled = fill_gaps(raw, cfg, run_paths(cfg)["imputer"], fit_imputer)
     return check_raw(raw, cfg.nan_policy), filled
 
 

@@ -90,6 +90,15 @@ def add_gaps(X: np.ndarray, rate: float, pattern: str, seed: int) -> np.ndarray:
     return out
 
 
+def add_series_gaps(series: np.ndarray, rate: float, pattern: str, seed: int, n_steps: int) -> np.ndarray:
+    """`add_gaps` on a whole series `[T, N]`, window by window of `n_steps` (so blocks and runs keep
+    their window-sized length); a tail shorter than a window keeps its values."""
+    k = series.shape[0] // n_steps
+    out = series.astype(np.float64, copy=True)
+    out[: k * n_steps] = add_gaps(to_windows(out, n_steps), rate, pattern, seed).reshape(k * n_steps, -1)
+    return out
+
+
 def masked_errors(imputed: np.ndarray, truth: np.ndarray, holes: np.ndarray) -> dict[str, float]:
     """MAE, MSE and MRE over the artificially masked entries only (`holes` true), on scaled values.
     MRE is the summed absolute error over the summed absolute truth (PyPOTS's definition)."""
