@@ -94,8 +94,9 @@ def run_cell(flags: list[str], expe: Path) -> dict:
     expe.mkdir(parents=True, exist_ok=True)
     try:
         seconds, peak = measured([sys.executable, "impute.py", *flags, "--expe_dir", str(expe)], expe / "bench.log")
-    except UserError as exc:
-        return {"flags": flags, "not_run": str(exc).split(": ", 1)[-1][:300]}
+    except UserError as exc:   # keep impute.py's own one-line reason, without the log's path
+        reason = str(exc).split("error: ", 1)[-1].split("; see ", 1)[0].split(" (", 1)[0]
+        return {"flags": flags, "not_run": reason[:300]}
     result = json.loads(next((expe / "results" / "imputation").glob("*.json")).read_text())
     return {"flags": flags, "git_commit": result["git_commit"], "config": result["config"],
             "metrics": {**result["metrics"], **result["timing"], "wall_s": seconds, "peak_gb": peak}}
