@@ -49,6 +49,9 @@ class Config:
     missing_rate: float = field(default=0.1, metadata={"help": "impute.py: share of values removed artificially"})
     missing_pattern: str = field(default="point", metadata={"help": "impute.py: point | block | subseq"})
     imp_steps: int = field(default=48, metadata={"help": "impute.py: window length n_steps"})
+    imp_series: str = field(default="train", metadata={"help": "impute.py, datasets other than ETT: train (its training "
+                                                                "series, 60/20/20 %) | both (train/val from the training "
+                                                                "series, test from the test series)"})
     test_missing_rate: float = field(default=0.0, metadata={"help": "test.py robustness: remove this share of the test "
                                                                     "values (0 = none), then fill them by --impute"})
     test_missing_pattern: str = field(default="point", metadata={"help": "test.py robustness: point | block | subseq"})
@@ -166,7 +169,7 @@ class Config:
                    "device": ("auto", "cpu", "cuda"), "llm_dtype": ("float32", "bfloat16", "float16"),
                    "llm_prompt_mode": ("none", "dataset", "stats_short", "stats"),
                    "llm_backend": ("gpt2", "llama", "bert"), "missing_pattern": ("point", "block", "subseq"),
-                   "test_missing_pattern": ("point", "block", "subseq"),
+                   "test_missing_pattern": ("point", "block", "subseq"), "imp_series": ("train", "both"),
                    "impute": ("none", "linear", "locf", "llm4imp")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -62,8 +62,8 @@ FULL = Setting(
     flags=["--missing_rate", "0.1", "--missing_pattern", "point", "--imp_steps", "48", "--epochs", "10",
            "--patience", "3", "--batch_size", "32", "--llm_layers", "6"],
     note="Windows of 48 steps; 10 % of the test values removed at random (points, pygrinder's MCAR); ETT_h1 "
-         "with the standard 12/4/4-month split, SMD machine-1-2 and MSL (all channels) with their train series "
-         "(the last 20 % for validation) and their test series; standard scaling fitted on train. The trained "
+         "with the standard 12/4/4-month split, SMD machine-1-2 and MSL (all channels) with their training series "
+         "alone, cut 60/20/20 % in time (`--imp_series train`); standard scaling fitted on train. The trained "
          "models run at most 10 epochs with early stopping after 3 epochs without a better validation MSE; "
          "LLM4IMP uses the bundled SmolLM2-135M's first 6 layers and the `stats` prompt. SMD and MSL train on "
          "100 and 60 evenly spaced training windows (`--max_train_windows`), which keeps LLM4IMP's CPU time near "

@@ -1,8 +1,10 @@
 """Imputation data: any registered dataset's series, split, standard-scaled on the training
 part, cut into windows `[n, n_steps, N]`, with artificial gaps made by pygrinder.
 
-Splits: ETT's standard 12 / 4 / 4 months (train / validation / test); every other dataset
-gives its training series (the last `val_ratio` as validation) and its test series.
+Splits: ETT's standard 12 / 4 / 4 months (train / validation / test). Other datasets, with
+`--imp_series train` (the default): their training series alone, 60 / 20 / 20 % in time, so no
+anomaly is scored as a value to recover; with `both`: the training series (the last
+`val_ratio` as validation) and the test series.
 Values already missing in the data (NaN) stay missing and are never scored.
 """
 from __future__ import annotations
@@ -37,6 +39,9 @@ def imputation_splits(cfg) -> ImputationData:
     train, test = (np.where(np.isfinite(a), a, np.nan).astype(np.float64) for a in (raw.train, raw.test))
     if cfg.data.startswith("ETT"):
         val, test = test[: 4 * ETT_MONTH], test[4 * ETT_MONTH:]
+    elif cfg.imp_series == "train":
+        cut = [int(0.6 * train.shape[0]), int(0.8 * train.shape[0])]
+        train, val, test = train[: cut[0]], train[cut[0]: cut[1]], train[cut[1]:]
     else:
         train, val = split_train_val(train, cfg.val_ratio)
     mean, std = np.nanmean(train, axis=0), np.nanstd(train, axis=0)

@@ -42,7 +42,8 @@ def test_masked_errors_by_hand():
 
 
 def test_splits_scale_on_train_and_cut_windows(tmp_path):
-    cfg = Config(data="synthetic", syn_features=3, syn_train_len=1000, syn_test_len=500)
+    cfg = Config(data="synthetic", syn_features=3, syn_train_len=1000, syn_test_len=500, imp_series="both")
+    assert imputation_splits(cfg.replace(imp_series="train")).test.shape[0] == 200   # 60/20/20 of train
     d = imputation_splits(cfg)
     assert (d.train.shape[0], d.val.shape[0], d.test.shape[0]) == (800, 200, 500)
     np.testing.assert_allclose(d.train.mean(axis=0), 0, atol=1e-5)
