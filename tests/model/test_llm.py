@@ -206,3 +206,13 @@ def test_skip_layers_ablation_bypasses_the_llm(tmp_path, monkeypatch):
     by_hand = f.head(f.patch_tokens((series - mean) / std)[..., : f.d_ff]) * std[:, 0] + mean[:, 0]
     torch.testing.assert_close(out, by_hand.reshape(2, N, -1).transpose(1, 2))
     assert not torch.allclose(out, full(x))                   # and the layers did change the forecast
+
+
+def test_every_dataset_has_a_prompt_bank_description():
+    from lib.data import DATASETS, get_spec
+    from model.prompts import PROMPT_BANK
+
+    get_spec("synthetic")                                     # fills the registry
+    missing = [name for name in DATASETS if not (PROMPT_BANK / f"{name}.txt").is_file()]
+    assert missing == ["generic"] or missing == []            # generic data uses generic.txt itself
+    assert (PROMPT_BANK / "generic.txt").is_file()
