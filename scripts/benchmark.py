@@ -312,15 +312,18 @@ def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str,
     keep = doc.read_text().split("<!-- notes -->", 1)[1] if doc.is_file() and "<!-- notes -->" in doc.read_text() else ""
     doc.write_text("\n".join(text) + "\n<!-- notes -->" + keep if keep else "\n".join(text))
     if readme is not None and grid == "main":
-        update_readme(readme, headline(summary, list(datasets)), command)
+        seeds = sorted({n for stats in summary.values() for _, _, n in stats.values()})
+        update_readme(readme, headline(summary, list(datasets)), command,
+                      f"{len(records)} cells so far; seeds per row: {', '.join(map(str, seeds)) or '-'} of "
+                      f"{len(proto.seeds)}")
 
 
-def update_readme(readme: Path, table: str, command: str) -> None:
+def update_readme(readme: Path, table: str, command: str, status: str) -> None:
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     text = readme.read_text()
     if start not in text:
         return
-    block = f"{start}\n`{command}` wrote this table (and docs/RESULTS.md):\n\n{table}\n{end}"
+    block = f"{start}\n`{command}` wrote this table (and docs/RESULTS.md); {status}:\n\n{table}\n{end}"
     readme.write_text(text[: text.index(start)] + block + text[text.index(end) + len(end):])
 
 
