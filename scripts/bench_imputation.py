@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import UserError, cli_main  # noqa: E402
-from scripts.benchmark import add_grid_flags, fmt, measured, present  # noqa: E402
+from scripts.benchmark import add_grid_flags, cell_stem, fmt, measured, present  # noqa: E402
 
 LLM4IMP = ["--model", "llm4imp", "--llm_prompt_mode", "stats"]
 ROWS = {   # name -> impute.py flags
@@ -82,11 +82,6 @@ ROBUSTNESS = {"datasets": {"SMD": "machine-1-2", "MSL": ""}, "rates": (0.1, 0.3)
 COLUMNS = (("mae", "MAE", "{:.4f}"), ("mse", "MSE", "{:.4f}"), ("mre", "MRE", "{:.4f}"),
            ("seconds_per_epoch", "s / epoch", "{:.1f}"), ("windows_per_s", "windows/s", "{:.0f}"),
            ("peak_gb", "peak GB", "{:.2f}"))
-
-
-def cell_stem(dataset: str, entity: str, row: str, seed: int) -> str:
-    name = f"{dataset}_{entity}" if entity else dataset
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{name}__{row}__seed{seed}")
 
 
 def run_cell(flags: list[str], expe: Path) -> dict:

@@ -118,9 +118,14 @@ class Cell:
 
     @property
     def stem(self) -> str:
-        name = f"{self.dataset}_{self.entity}" if self.entity else self.dataset
-        return f"{name}__{self.detector}__seed{self.seed}".replace(" ", "_").replace("/", "-").replace("(", "") \
-            .replace(")", "").replace("+", "-")
+        return cell_stem(self.dataset, self.entity, self.detector, self.seed)
+
+
+def cell_stem(dataset: str, entity: str, name: str, seed: int) -> str:
+    """A file name for one cell of a grid, in either grid script."""
+    data = f"{dataset}_{entity}" if entity else dataset
+    return f"{data}__{name}__seed{seed}".replace(" ", "_").replace("/", "-").replace("(", "").replace(")", "") \
+        .replace("+", "-").replace(",", "")
 
 
 def detector_flags(grid: str, detector: str, proto: Protocol) -> list[str]:

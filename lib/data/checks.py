@@ -12,10 +12,16 @@ from lib.errors import UserError
 log = logging.getLogger("llm_tsad")
 
 
+def carry_forward(series: np.ndarray) -> np.ndarray:
+    """`[T, N]` with NaN/inf -> each gap takes the last observed value (the first one, before it);
+    a feature with no value at all stays NaN."""
+    df = pd.DataFrame(np.where(np.isfinite(series), series, np.nan))
+    return df.ffill().bfill().to_numpy(dtype=np.float64)
+
+
 def _fill_non_finite(x: np.ndarray) -> np.ndarray:
     """Forward-fill, then back-fill, then zero: gaps take the last seen value."""
-    df = pd.DataFrame(np.where(np.isfinite(x), x, np.nan))
-    return df.ffill().bfill().fillna(0.0).to_numpy(dtype=np.float64)
+    return np.nan_to_num(carry_forward(x), nan=0.0)
 
 
 def handle_non_finite(x: np.ndarray, what: str, policy: str) -> np.ndarray:

@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from lib.data.imputation import to_windows
+from lib.data.checks import carry_forward
+from lib.data.imputation import standard_stats, to_windows
 from lib.data.types import RawData
 from lib.errors import UserError
 
@@ -48,18 +49,12 @@ def interpolate(series: np.ndarray) -> np.ndarray:
     return pd.DataFrame(series).interpolate(method="linear", limit_direction="both").to_numpy(dtype=np.float64)
 
 
-def carry_forward(series: np.ndarray) -> np.ndarray:
-    """`[T, N]` with NaN -> each gap takes the last observed value (the first one, before it)."""
-    return pd.DataFrame(series).ffill().bfill().to_numpy(dtype=np.float64)
-
-
 def llm4imp_filler(train: np.ndarray, cfg, path: Path, fit: bool) -> Callable[[np.ndarray], np.ndarray]:
     """Train (`fit`) and save, or load, LLM4IMP on the training series `[T, N]`; a function that
     fills a series' gaps with it, window by window, in the original units."""
     from model.imputers import IMPUTERS
 
-    mean, std = np.nanmean(train, axis=0), np.nanstd(train, axis=0)
-    std = np.where(std > 0, std, 1.0)
+    mean, std = standard_stats(train)
     imputer = IMPUTERS["llm4imp"](cfg, train.shape[1])
     if fit:
         imputer.fit({"X": to_windows(((train - mean) / std).astype(np.float32), cfg.imp_steps)})

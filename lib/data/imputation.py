@@ -44,14 +44,20 @@ def imputation_splits(cfg) -> ImputationData:
         train, val, test = train[: cut[0]], train[cut[0]: cut[1]], train[cut[1]:]
     else:
         train, val = split_train_val(train, cfg.val_ratio)
-    mean, std = np.nanmean(train, axis=0), np.nanstd(train, axis=0)
-    dead = np.flatnonzero(np.isnan(mean))
+    dead = np.flatnonzero(np.isnan(train).all(axis=0))
     if dead.size:
         raise UserError(f"{raw.source}: feature(s) {', '.join(raw.names[i] for i in dead[:5])} are missing in every "
                         f"training step")
-    std = np.where(std > 0, std, 1.0)   # a constant feature scales to 0, not to NaN
+    mean, std = standard_stats(train)
     scale = lambda a: ((a - mean) / std).astype(np.float32)
     return ImputationData(scale(train), scale(val), scale(test), raw.names, raw.source, mean, std)
+
+
+def standard_stats(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and std `[N]` of the observed training values `[T, N]`; a constant
+    feature gets std 1, so it scales to 0 rather than to NaN."""
+    mean, std = np.nanmean(train, axis=0), np.nanstd(train, axis=0)
+    return mean, np.where(std > 0, std, 1.0)
 
 
 def to_windows(series: np.ndarray, n_steps: int) -> np.ndarray:

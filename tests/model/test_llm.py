@@ -214,5 +214,4 @@ def test_every_dataset_has_a_prompt_bank_description():
 
     get_spec("synthetic")                                     # fills the registry
     missing = [name for name in DATASETS if not (PROMPT_BANK / f"{name}.txt").is_file()]
-    assert missing == ["generic"] or missing == []            # generic data uses generic.txt itself
-    assert (PROMPT_BANK / "generic.txt").is_file()
+    assert missing == []
