@@ -222,8 +222,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     flags a user typed override a base config."""
     for f in fields(Config):
         kind = str2bool if f.type in (bool, "bool") else {"int": int, "float": float, "str": str}.get(str(f.type), f.type)
-        parser.add_argument(f"--{f.name}", type=kind, default=None,
-                            help=f"{f.metadata.get('help', '')} (default: {f.default})")
+        text = f"{f.metadata.get('help', '')} (default: {f.default})"
+        # argparse %-formats help strings: a literal percent sign must reach it doubled
+        parser.add_argument(f"--{f.name}", type=kind, default=None, help=text.replace("%", "%%"))
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -53,6 +53,14 @@ def test_train_then_score(tmp_path):
     assert missing.returncode == 2 and "no checkpoint at" in missing.stderr and "Traceback" not in missing.stderr
 
 
+@pytest.mark.parametrize("script", ["run.py", "test.py", "impute.py"])
+def test_help_lists_every_flag(script):
+    """--help renders (a literal % in a help text once broke argparse's formatting)."""
+    out = cli(script, "--help")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-300:]
+    assert all(flag in out.stdout for flag in ("--data", "--missing_rate", "--imp_series", "--llm_layers"))
+
+
 def test_list_data():
     out = cli("run.py", "--list_data")
     assert out.returncode == 0
