@@ -69,7 +69,9 @@ FULL = Setting(
     note="Windows of 48 steps; 10 % of the test values removed at random (points, pygrinder's MCAR); ETT_h1 "
          "with the standard 12/4/4-month split, SMD machine-1-2 and MSL (all channels) with their training series "
          "alone, cut 60/20/20 % in time (`--imp_series train`); standard scaling fitted on train. The trained "
-         "models run at most 10 epochs with early stopping after 3 epochs without a better validation MSE; "
+         "models run at most 10 epochs with early stopping after 3 epochs without a better validation MSE, "
+         "except the row marked TSI-Bench budget, which trains SAITS as TSI-Bench's code does (at most 300 epochs, "
+         "patience 10); "
          "LLM4IMP uses the bundled SmolLM2-135M's first 6 layers and the `stats` prompt. SMD and MSL train on "
          "100 and 60 evenly spaced training windows (`--max_train_windows`), which keeps LLM4IMP's CPU time near "
          "ETT_h1's (38 and 55 features against 7).",
