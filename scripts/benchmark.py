@@ -41,15 +41,19 @@ DETECTORS = {   # the main grid: name -> run.py flags
     "llm+mamba": [*LLM, "--recon_model", "mamba"],
     "llm+ae": [*LLM, "--recon_model", "ae"],
 }
-ABLATION_BASE = [*LLM, "--recon_model", "mamba", "--is_mas", "True"]   # MAS channels on, so use_mas can matter
-ABLATIONS = {   # the seed's sweeps, each changing one flag of llm+mamba (dataset prompt, pretrained, MAS)
-    "prompt none": ["--llm_prompt_mode", "none"],
+# The ablations change one thing of the main grid's llm+mamba at a time. The base feeds the LLM
+# the raw channel alone: MAS input makes every series C=5 channels of P patches, 5 times the LLM's
+# tokens and about 9 times its CPU time, so only the row that tests it pays that. Cheap rows first,
+# so that a grid stopped half-way has them.
+ABLATION_BASE = [*LLM, "--recon_model", "mamba"]
+ABLATIONS = {   # name -> run.py flags after the base and the protocol's LLM flags (so they win)
     "prompt dataset (base)": [],
+    "prompt none": ["--llm_prompt_mode", "none"],
+    "random-init LLM": ["--llm_pretrained", "False"],
+    "no LLM layers (identity)": ["--llm_skip_layers", "True"],
     "prompt stats_short": ["--llm_prompt_mode", "stats_short"],
     "prompt stats": ["--llm_prompt_mode", "stats"],
-    "random-init LLM": ["--llm_pretrained", "False"],
-    "no MAS input": ["--llm_use_mas", "False"],
-    "no LLM layers (identity)": ["--llm_skip_layers", "True"],
+    "MAS input": ["--is_mas", "True", "--llm_use_mas", "True"],   # the MAS channels exist only with --is_mas
 }
 
 
@@ -85,8 +89,9 @@ in batches of 32; validation uses 200 windows; the test set is scored whole. SMD
 metrics averaged over the three. MSL and SMAP: all channels concatenated (one model per
 spacecraft). SKAB: trained on the anomaly-free run, tested on all runs concatenated. The LLM rows
 use the bundled SmolLM2-135M with its first 3 layers and the dataset prompt, trained in float32
-and scored in bfloat16. The ablations use SMD machine-1-2 alone, and MSL, with `--is_mas True` (so
-that `--llm_use_mas` has channels to act on). Scoring weights are `lib/config.py`'s defaults
+and scored in bfloat16. The ablations use SMD machine-1-2 alone, and MSL; each row changes one thing of
+llm+mamba, whose LLM sees the raw channel only; the MAS row adds the moving-average channels
+(`--is_mas True --llm_use_mas True`), which multiplies the LLM's tokens by 5. Scoring weights are `lib/config.py`'s defaults
 (alpha = {c.test_alpha}, beta = {c.test_beta}, gamma = {c.test_gamma}, top-k = {c.topk}) for every dataset, fixed
 before any result was seen; no per-dataset tuning.""".format(c=Config()))
 
@@ -129,8 +134,12 @@ def cell_stem(dataset: str, entity: str, name: str, seed: int) -> str:
 
 
 def detector_flags(grid: str, detector: str, proto: Protocol) -> list[str]:
-    flags = DETECTORS[detector] if grid == "main" else [*ABLATION_BASE, *ABLATIONS[detector]]
-    return [*flags, *(proto.llm if "llm" in flags else [])]
+    """run.py flags of a detector (main grid) or an ablation row; a row's own flags come last, so
+    that they override the protocol's (argparse keeps the last of a repeated flag)."""
+    if grid == "main":
+        flags = DETECTORS[detector]
+        return [*flags, *(proto.llm if "llm" in flags else [])]
+    return [*ABLATION_BASE, *proto.llm, *ABLATIONS[detector]]
 
 
 def cell_flags(cell: Cell, proto: Protocol, data_root: str, expe: Path) -> tuple[list[str], list[str]]:

@@ -90,6 +90,28 @@ def test_ablations_script_quick(tmp_path):
     assert rows == list(ABLATIONS)
 
 
+@pytest.mark.parametrize("grid", ["main", "ablations"])
+def test_every_row_runs_with_its_own_flags(grid):
+    """A row's flags reach run.py's config, even where the protocol sets the same flag."""
+    from run import parse_config
+    from scripts.benchmark import ABLATIONS, DETECTORS, FULL, Cell, cell_flags
+
+    rows = DETECTORS if grid == "main" else ABLATIONS
+    for row, own in rows.items():
+        train, test = cell_flags(Cell(grid, "SMD", "machine-1-2", row, 1), FULL, "", REPO / "expe")
+        for flags in (train, [f for f in test if f != "--baselines"]):   # --baselines is test.py's own
+            cfg, _ = parse_config("", flags)
+            for flag, value in zip(own[::2], own[1::2]):
+                assert str(getattr(cfg, flag[2:])) == value, (row, flag)
+    if grid == "ablations":   # each row differs from the base in its own flags alone, and in at least one
+        def parsed(row):
+            return parse_config("", cell_flags(Cell(grid, "SMD", "machine-1-2", row, 1), FULL, "", REPO)[0])[0].to_dict()
+        base = parsed("prompt dataset (base)")
+        for row, own in ABLATIONS.items():
+            changed = {k for k, v in parsed(row).items() if base[k] != v}
+            assert changed <= {f[2:] for f in own[::2]} and (changed or not own), (row, changed)
+
+
 def test_summary_averages_entities_then_seeds():
     from scripts.benchmark import summarise
 
