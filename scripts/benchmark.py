@@ -43,7 +43,7 @@ DETECTORS = {   # the main grid: name -> run.py flags
 }
 # The ablations change one thing of the main grid's llm+mamba at a time. The base feeds the LLM
 # the raw channel alone: MAS input makes every series C=5 channels of P patches, 5 times the LLM's
-# tokens and about 9 times its CPU time, so only the row that tests it pays that. Cheap rows first,
+# tokens and 7-9 times its CPU time, so only the row that tests it pays that. Cheap rows first,
 # so that a grid stopped half-way has them.
 ABLATION_BASE = [*LLM, "--recon_model", "mamba"]
 ABLATIONS = {   # name -> run.py flags after the base and the protocol's LLM flags (so they win)
@@ -89,10 +89,10 @@ in batches of 32; validation uses 200 windows; the test set is scored whole. SMD
 metrics averaged over the three. MSL and SMAP: all channels concatenated (one model per
 spacecraft). SKAB: trained on the anomaly-free run, tested on all runs concatenated. The LLM rows
 use the bundled SmolLM2-135M with its first 3 layers and the dataset prompt, trained in float32
-and scored in bfloat16. The ablations use SMD machine-1-2 alone, and MSL; each row changes one thing of
-llm+mamba, whose LLM sees the raw channel only; the MAS row adds the moving-average channels
-(`--is_mas True --llm_use_mas True`), which multiplies the LLM's tokens by 5. Scoring weights are `lib/config.py`'s defaults
-(alpha = {c.test_alpha}, beta = {c.test_beta}, gamma = {c.test_gamma}, top-k = {c.topk}) for every dataset, fixed
+and scored in bfloat16. The ablations use SMD machine-1-2 alone, and MSL; each row changes one
+thing of llm+mamba, whose LLM sees the raw channel only; the MAS row adds the moving-average
+channels (`--is_mas True --llm_use_mas True`), which multiplies the LLM's tokens by 5. Scoring
+weights are `lib/config.py`'s defaults (alpha = {c.test_alpha}, beta = {c.test_beta}, gamma = {c.test_gamma}, top-k = {c.topk}) for every dataset, fixed
 before any result was seen; no per-dataset tuning.""".format(c=Config()))
 
 QUICK = Protocol(
