@@ -43,8 +43,8 @@ DETECTORS = {   # the main grid: name -> run.py flags
 }
 # The ablations change one thing of the main grid's llm+mamba at a time. The base feeds the LLM
 # the raw channel alone: MAS input makes every series C=5 channels of P patches, 5 times the LLM's
-# tokens and 7-9 times its CPU time, so only the row that tests it pays that. Cheap rows first,
-# so that a grid stopped half-way has them.
+# tokens (and more than 5 times its time: attention grows with the square), so only the row that
+# tests it pays that. Cheap rows first, so that a grid stopped half-way has them.
 ABLATION_BASE = [*LLM, "--recon_model", "mamba"]
 ABLATIONS = {   # name -> run.py flags after the base and the protocol's LLM flags (so they win)
     "prompt dataset (base)": [],
