@@ -20,7 +20,7 @@ import torch
 
 from lib import checkpoint
 from lib.config import Config, add_config_flags, overrides_from_args
-from lib.data.imputation import add_gaps, imputation_splits, masked_errors, to_windows
+from lib.data.imputation import add_gaps, evenly_spaced, imputation_splits, masked_errors, to_windows
 from lib.errors import cli_main
 from lib.report import write_json
 from lib.utils import quiet_third_party, seed_everything, setup_logging
@@ -86,8 +86,7 @@ def main() -> None:
     seed_everything(cfg.seed)
     data = imputation_splits(cfg)
     train, val, test = (to_windows(part, cfg.imp_steps) for part in (data.train, data.val, data.test))
-    if cfg.max_train_windows and len(train) > cfg.max_train_windows:
-        train = train[np.linspace(0, len(train) - 1, cfg.max_train_windows).astype(int)]
+    train = evenly_spaced(train, cfg.max_train_windows)
     val_gappy = add_gaps(val, cfg.missing_rate, cfg.missing_pattern, cfg.seed + 1)
     test_gappy = add_gaps(test, cfg.missing_rate, cfg.missing_pattern, cfg.seed)
     log.info("%s: windows of %d steps x %d features: train %d, val %d, test %d; %s gaps at rate %g",

@@ -40,7 +40,7 @@ class Config:
     syn_features: int = field(default=8, metadata={"help": "synthetic: number of features"})
     syn_train_len: int = field(default=4000, metadata={"help": "synthetic: train length"})
     syn_test_len: int = field(default=3000, metadata={"help": "synthetic: test length"})
-    max_train_windows: int = field(default=0, metadata={"help": "cap on training windows per epoch, evenly spaced (0 = all)"})
+    max_train_windows: int = field(default=0, metadata={"help": "cap on training windows, evenly spaced (0 = all); the detector's per epoch, and the imputer's of --impute llm4imp and impute.py"})
     max_val_windows: int = field(default=0, metadata={"help": "cap on validation windows, evenly spaced (0 = all)"})
 
     # ---- imputation (impute.py) -------------------------------------------

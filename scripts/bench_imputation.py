@@ -202,7 +202,9 @@ def write_report(setting: Setting, out: Path, doc: Path, command: str) -> None:
         text += ["## Robustness of detection to missing test values", "",
                  f"`{command.replace(' --quick', '')} --robustness{' --quick' if '--quick' in command else ''}`: "
                  "STAMP's gat+ae, trained on clean data under docs/RESULTS.md's protocol with an LLM4IMP imputer "
-                 "beside it (3 LLM layers), scores the test series after the values were removed and filled; "
+                 "beside it (3 LLM layers, the `dataset` prompt, the detector's epochs and at most its "
+                 "`--max_train_windows` training windows), scores the test series after the values were removed "
+                 "and filled; "
                  "seed 1.", "", robust, ""]
     doc.parent.mkdir(parents=True, exist_ok=True)
     keep = doc.read_text().split("<!-- notes -->", 1)[1] if doc.is_file() and "<!-- notes -->" in doc.read_text() else ""

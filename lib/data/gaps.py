@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data.checks import carry_forward
-from lib.data.imputation import standard_stats, to_windows
+from lib.data.imputation import evenly_spaced, standard_stats, to_windows
 from lib.data.types import RawData
 from lib.errors import UserError
 
@@ -50,14 +50,16 @@ def interpolate(series: np.ndarray) -> np.ndarray:
 
 
 def llm4imp_filler(train: np.ndarray, cfg, path: Path, fit: bool) -> Callable[[np.ndarray], np.ndarray]:
-    """Train (`fit`) and save, or load, LLM4IMP on the training series `[T, N]`; a function that
-    fills a series' gaps with it, window by window, in the original units."""
+    """Train (`fit`, on at most `--max_train_windows` windows) and save, or load, LLM4IMP on the
+    training series `[T, N]`; a function that fills a series' gaps with it, window by window, in
+    the original units. Windows without a gap are not sent to the model: it would change nothing."""
     from model.imputers import IMPUTERS
 
     mean, std = standard_stats(train)
     imputer = IMPUTERS["llm4imp"](cfg, train.shape[1])
     if fit:
-        imputer.fit({"X": to_windows(((train - mean) / std).astype(np.float32), cfg.imp_steps)})
+        windows = to_windows(((train - mean) / std).astype(np.float32), cfg.imp_steps)
+        imputer.fit({"X": evenly_spaced(windows, cfg.max_train_windows)})
         path.parent.mkdir(parents=True, exist_ok=True)
         imputer.save(str(path), overwrite=True)
     elif not path.is_file():
@@ -72,9 +74,12 @@ def llm4imp_filler(train: np.ndarray, cfg, path: Path, fit: bool) -> Callable[[n
         starts = list(range(0, T - n + 1, n))
         if starts[-1] + n < T:
             starts.append(T - n)   # the tail, overlapping the window before
+        starts = [s for s in starts if np.isnan(series[s:s + n]).any()]
+        out = series.copy()
+        if not starts:
+            return out
         windows = np.stack([series[s:s + n] for s in starts])
         filled = np.asarray(imputer.impute({"X": ((windows - mean) / std).astype(np.float32)})) * std + mean
-        out = series.copy()
         for s, w in zip(starts, filled):
             part = out[s:s + n]
             gaps = np.isnan(part)

@@ -68,6 +68,13 @@ def to_windows(series: np.ndarray, n_steps: int) -> np.ndarray:
     return series[: n * n_steps].reshape(n, n_steps, series.shape[1])
 
 
+def evenly_spaced(windows: np.ndarray, cap: int) -> np.ndarray:
+    """At most `cap` of `windows` `[n, ...]`, evenly spaced over the whole series (0 = all)."""
+    if not cap or len(windows) <= cap:
+        return windows
+    return windows[np.linspace(0, len(windows) - 1, cap).astype(int)]
+
+
 def add_gaps(X: np.ndarray, rate: float, pattern: str, seed: int) -> np.ndarray:
     """A copy of `X` `[n, T, N]` with artificial gaps (NaN), as pygrinder makes them: `point`,
     missing completely at random; `subseq`, runs of T // 4 steps in single features;
