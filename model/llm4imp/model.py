@@ -18,6 +18,7 @@ from pypots.nn.modules.loss import MAE, MSE
 from pypots.optim.adam import Adam
 from pypots.optim.base import Optimizer
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from lib.config import Config
 from lib.errors import UserError
@@ -25,6 +26,22 @@ from model.llm4imp.core import _LLM4IMP
 from model.llm4imp.layers import BackboneLLM4IMP, PromptBuilder
 from model.llm_backends import load_llm
 from model.prompts import dataset_description
+
+
+class EpochBars:
+    """A loader that shows a progress bar on each pass (on a terminal): PyPOTS's training loop
+    logs only once an epoch ends, and an LLM4IMP epoch on CPU takes minutes."""
+
+    def __init__(self, loader: DataLoader, desc: str):
+        self.loader, self.desc, self.passes = loader, desc, 0
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(tqdm(self.loader, desc=f"{self.desc} epoch {self.passes}", leave=False, disable=None,
+                         mininterval=1.0))
+
+    def __len__(self) -> int:
+        return len(self.loader)
 
 
 class LLM4IMP(BaseNNImputer):
@@ -96,7 +113,7 @@ class LLM4IMP(BaseNNImputer):
             self._check(val_set)
             val = DatasetForSAITS(val_set, return_X_ori=True, return_y=False, file_type=file_type)
             val_loader = DataLoader(val, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers)
-        self._train_model(train_loader, val_loader)
+        self._train_model(EpochBars(train_loader, "LLM4IMP"), val_loader)
         self.model.load_state_dict(self.best_model_dict)
         self._auto_save_model_if_necessary(confirm_saving=True)
 

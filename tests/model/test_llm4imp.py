@@ -105,3 +105,14 @@ def test_prompt_text():
     assert prompts.rows == [" Missing: 40% of steps, longest gap 2 steps. Observed values: min 1.000, max 4.000, "
                             "median 2.000."]
     assert PromptBuilder("Toy data.", "none")(x, m) is None
+
+
+def test_training_passes_go_through_the_progress_bars(monkeypatch):
+    from model.llm4imp import model as llm4imp_model
+
+    bars: list = []
+    real = llm4imp_model.EpochBars
+    monkeypatch.setattr(llm4imp_model, "EpochBars", lambda loader, desc: bars.append(real(loader, desc)) or bars[-1])
+    full, holes = gappy()
+    imputer(epochs=3).fit({"X": holes})
+    assert len(bars) == 1 and bars[0].passes == 3 and len(bars[0]) == 3   # 24 windows in batches of 8
