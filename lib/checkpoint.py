@@ -28,14 +28,17 @@ def run_paths(cfg) -> dict[str, Path]:
     }
 
 
-def _read_git_commit() -> str:
-    """HEAD, with '+dirty' when tracked files differ from it; 'unknown' outside a git checkout."""
+def _read_git_commit(where: Path = Path(__file__).resolve().parent) -> str:
+    """HEAD of the checkout holding `where`, with '+dirty' when tracked code differs from it
+    (docs/ and markdown files do not count: the benchmarks rewrite them between runs);
+    'unknown' outside a git checkout."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
-                              cwd=Path(__file__).resolve().parent).stdout.strip()
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=where).stdout.strip()
     try:
         head = git("rev-parse", "HEAD")
-        return (head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")) or "unknown"
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)docs",
+                      ":(top,exclude,glob)**/*.md")
+        return (head + ("+dirty" if changed else "")) or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

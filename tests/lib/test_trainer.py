@@ -71,3 +71,28 @@ def test_same_seed_same_model(tmp_path):
     a, b = load(run_paths(tiny_config(tmp_path / "a"))["best"]), load(run_paths(tiny_config(tmp_path / "b"))["best"])
     for k, v in a["pred"].items():
         torch.testing.assert_close(v, b["pred"][k], atol=0, rtol=0)
+
+
+def test_commit_stamp_is_dirty_for_code_changes_only(tmp_path):
+    import subprocess
+
+    from lib.checkpoint import _read_git_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "lib").mkdir()
+    for name in ("docs/RESULTS.md", "README.md", "lib/code.py"):
+        (tmp_path / name).write_text("x\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "first")
+    clean = _read_git_commit(tmp_path / "lib")
+    assert len(clean) == 40 and "+dirty" not in clean
+    (tmp_path / "docs" / "RESULTS.md").write_text("a rewritten table\n")
+    (tmp_path / "README.md").write_text("a rewritten headline\n")
+    assert _read_git_commit(tmp_path / "lib") == clean
+    (tmp_path / "lib" / "code.py").write_text("y\n")
+    assert _read_git_commit(tmp_path / "lib") == clean + "+dirty"
