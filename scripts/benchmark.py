@@ -92,8 +92,9 @@ use the bundled SmolLM2-135M with its first 3 layers and the dataset prompt, tra
 and scored in bfloat16. The ablations use SMD machine-1-2 alone, and MSL; each row changes one
 thing of llm+mamba, whose LLM sees the raw channel only; the MAS row adds the moving-average
 channels (`--is_mas True --llm_use_mas True`), which multiplies the LLM's tokens by 5. Scoring
-weights are `lib/config.py`'s defaults (alpha = {c.test_alpha}, beta = {c.test_beta}, gamma = {c.test_gamma}, top-k = {c.topk}) for every dataset, fixed
-before any result was seen; no per-dataset tuning.""".format(c=Config()))
+weights are `lib/config.py`'s defaults (alpha = {c.test_alpha}, beta = {c.test_beta},
+gamma = {c.test_gamma}, top-k = {c.topk}) for every dataset, fixed before any result was seen; no
+per-dataset tuning.""".format(c=Config()))
 
 QUICK = Protocol(
     datasets={"synthetic": [""]},

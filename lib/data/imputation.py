@@ -70,6 +70,8 @@ def to_windows(series: np.ndarray, n_steps: int) -> np.ndarray:
 
 def evenly_spaced(windows: np.ndarray, cap: int) -> np.ndarray:
     """At most `cap` of `windows` `[n, ...]`, evenly spaced over the whole series (0 = all)."""
+    # Truncated positions, where lib/data/windows.py window_starts rounds its sliding starts: the
+    # recorded imputation cells were drawn this way, so the two stay apart rather than shift them.
     if not cap or len(windows) <= cap:
         return windows
     return windows[np.linspace(0, len(windows) - 1, cap).astype(int)]

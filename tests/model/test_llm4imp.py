@@ -113,6 +113,6 @@ def test_training_passes_go_through_the_progress_bars(monkeypatch):
     bars: list = []
     real = llm4imp_model.EpochBars
     monkeypatch.setattr(llm4imp_model, "EpochBars", lambda loader, desc: bars.append(real(loader, desc)) or bars[-1])
-    full, holes = gappy()
+    _, holes = gappy()
     imputer(epochs=3).fit({"X": holes})
     assert len(bars) == 1 and bars[0].passes == 3 and len(bars[0]) == 3   # 24 windows in batches of 8
