@@ -232,7 +232,7 @@ def main() -> None:
             rows = [r for r in rows if "TimeLLM" not in r and "SAITS" not in r]   # hub-bound / slow: not for CI
         from tqdm import tqdm
 
-        cells = [(d, e, r, s) for s in setting.seeds for d, ents in setting.datasets.items()
+        cells = [(d, e, r, s) for s in setting.seeds if not args.seeds or s in args.seeds for d, ents in setting.datasets.items()
                  if (not args.datasets or d in args.datasets) and present(d, args.data_root) for e in ents
                  for r in rows]
         for dataset, entity, row, seed in tqdm(cells, desc="cells", disable=None):

@@ -205,7 +205,8 @@ def present(dataset: str, data_root: str) -> bool:
         return False
 
 
-def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None) -> list[Cell]:
+def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None,
+         seeds: list[int] | None = None) -> list[Cell]:
     datasets = proto.datasets if grid == "main" else proto.ablation_datasets
     detectors = DETECTORS if grid == "main" else ABLATIONS
     found = {}
@@ -217,7 +218,7 @@ def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None) -> 
             continue
         found[dataset] = entities
     # Seed by seed, so that a grid stopped half-way has whole seeds of every dataset.
-    return [Cell(grid, dataset, e, d, s) for s in proto.seeds for dataset, entities in found.items()
+    return [Cell(grid, dataset, e, d, s) for s in proto.seeds if not seeds or s in seeds for dataset, entities in found.items()
             for d in detectors for e in entities]
 
 
@@ -347,6 +348,7 @@ def add_grid_flags(parser: argparse.ArgumentParser, out: str, doc: str, expe: st
     parser.add_argument("--quick", action="store_true", help="one seed, one tiny epoch, synthetic data only")
     parser.add_argument("--data_root", default="", help="where the real datasets are")
     parser.add_argument("--datasets", nargs="*", help="only these datasets of the grid")
+    parser.add_argument("--seeds", nargs="*", type=int, help="only these of the grid's seeds")
     parser.add_argument("--out", type=Path, default=None, help=f"cell JSONs (default {out})")
     parser.add_argument("--doc", type=Path, default=None, help=f"markdown (default {doc})")
     parser.add_argument("--expe_dir", type=Path, default=None, help=f"the runs' own files (default {expe})")
@@ -367,7 +369,7 @@ def main() -> None:
     command = "python scripts/benchmark.py" + (" --grid ablations" if args.grid == "ablations" else "") + \
               (" --quick" if args.quick else " --data_root ../shared/datasets")
     if not args.report_only:
-        cells = plan(args.grid, proto, args.data_root, args.datasets)
+        cells = plan(args.grid, proto, args.data_root, args.datasets, args.seeds)
         if not cells:
             raise UserError("no dataset of the grid was found; pass --data_root")
         run_grid(cells, proto, args.data_root, out, expe_root)

@@ -112,6 +112,15 @@ def test_every_row_runs_with_its_own_flags(grid):
             assert changed <= {f[2:] for f in own[::2]} and (changed or not own), (row, changed)
 
 
+def test_plan_keeps_only_the_seeds_asked_for():
+    from scripts.benchmark import FULL, plan
+
+    every = plan("main", FULL, "", ["synthetic"])
+    two = plan("main", FULL, "", ["synthetic"], [2, 3])
+    assert {c.seed for c in every} == set(FULL.seeds) and {c.seed for c in two} == {2, 3}
+    assert len(two) == len(every) // len(FULL.seeds) * 2
+
+
 def test_summary_averages_entities_then_seeds():
     from scripts.benchmark import summarise
 
