@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import UserError, cli_main  # noqa: E402
-from scripts.benchmark import add_grid_flags, cell_stem, fmt, measured, present  # noqa: E402
+from scripts.benchmark import add_grid_flags, cell_stem, fmt, mean_std, measured, present  # noqa: E402
 
 LLM4IMP = ["--model", "llm4imp", "--llm_prompt_mode", "stats"]
 ROWS = {   # name -> impute.py flags
@@ -85,7 +85,7 @@ QUICK = Setting(
     note="`--quick`: one seed, one epoch, a 3-feature synthetic series, one LLM layer. It proves the script "
          "runs; its figures mean nothing.")
 ROBUSTNESS = {"datasets": {"SMD": "machine-1-2", "MSL": ""}, "rates": (0.1, 0.3), "patterns": ("point", "block"),
-              "fills": ("linear", "llm4imp"), "seed": 1}
+              "fills": ("linear", "llm4imp"), "seeds": (1, 2, 3)}
 COLUMNS = (("mae", "MAE", "{:.4f}"), ("mse", "MSE", "{:.4f}"), ("mre", "MRE", "{:.4f}"),
            ("seconds_per_epoch", "s / epoch", "{:.1f}"), ("windows_per_s", "windows/s", "{:.0f}"),
            ("peak_gb", "peak GB", "{:.2f}"))
@@ -116,14 +116,13 @@ def summary_table(records: dict[tuple[str, str], list[dict]], datasets: list[str
                 if recs:
                     lines.append(f"| {dataset} | {row} | 0 | not run: {recs[0]['not_run']} |" + " |" * len(COLUMNS))
                 continue
-            stats = {k: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"), len(v))
-                     for k, v in ((k, [m[k] for m in done]) for k, _, _ in COLUMNS)}
+            stats = {k: mean_std([m[k] for m in done]) for k, _, _ in COLUMNS}
             lines.append("| " + " | ".join([dataset, row, str(len(done)), *(fmt(stats[k], f) for k, _, f in COLUMNS),
                                             published]) + " |")
     return "\n".join(lines)
 
 
-def robustness_cells(data_root: str, quick: bool) -> list[tuple[str, list[str], list[list[str]]]]:
+def robustness_cells(data_root: str, quick: bool, seed: int) -> list[tuple[str, list[str], list[list[str]]]]:
     """Per dataset: the run.py flags (gat+ae, LLM4IMP trained beside it) and the test.py flags of
     each scoring (clean first, then every rate x pattern x fill)."""
     from scripts.benchmark import FULL as DETECTION, QUICK as DETECTION_QUICK
@@ -135,7 +134,7 @@ def robustness_cells(data_root: str, quick: bool) -> list[tuple[str, list[str], 
         if not present(dataset, data_root):
             continue
         base = ["--data", dataset, *(["--entity", entity] if entity else []),
-                *(["--data_root", data_root] if data_root else []), "--seed", str(ROBUSTNESS["seed"]),
+                *(["--data_root", data_root] if data_root else []), "--seed", str(seed),
                 "--pred_model", "gat", "--recon_model", "ae", *proto.train, *proto.dataset_flags.get(dataset, []),
                 "--impute", "llm4imp", "--llm_layers", "1" if quick else "3", "--imp_steps", "24" if quick else "48"]
         tests = [[]] + [["--test_missing_rate", str(r), "--test_missing_pattern", p, "--impute", f]
@@ -144,44 +143,53 @@ def robustness_cells(data_root: str, quick: bool) -> list[tuple[str, list[str], 
     return out
 
 
-def run_robustness(data_root: str, quick: bool, out: Path, expe_root: Path) -> None:
-    """Train each detector once, then score the clean and every gapped test series; one JSON per scoring."""
-    for dataset, base, tests in robustness_cells(data_root, quick):
-        expe = expe_root / "robustness" / dataset
-        trained = expe / "trained_with.txt"   # the flags of the detector trained there
-        if not trained.is_file() or trained.read_text() != " ".join(base):
-            expe.mkdir(parents=True, exist_ok=True)
-            print(f"robustness: training gat+ae with LLM4IMP on {dataset}", file=sys.stderr)
-            measured([sys.executable, "run.py", *base, "--expe_dir", str(expe)], expe / "bench.log")
-            trained.write_text(" ".join(base))
-        for extra in tests:
-            name = "clean" if not extra else f"{extra[1]}_{extra[3]}_{extra[5]}"
-            path = out / "robustness" / f"{dataset}__{name}.json"
-            if path.is_file() and json.loads(path.read_text())["flags"] == [*base, *extra]:
-                continue
-            print(f"robustness: {dataset} {name}", file=sys.stderr)
-            measured([sys.executable, "test.py", *base, *extra, "--expe_dir", str(expe)], expe / "bench.log")
-            r = json.loads(next((expe / "results").glob("*_gat_ae.json")).read_text())
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"dataset": dataset, "scoring": name, "flags": [*base, *extra],
-                                        "git_commit": r["git_commit"], "filled": r["data"]["filled_values"],
-                                        "f1": r["metrics"]["f1"], "vus_pr": r["beyond_pa"]["vus_pr"]}, indent=1))
+def run_robustness(data_root: str, quick: bool, out: Path, expe_root: Path, seeds: list[int] | None) -> None:
+    """Per seed, train each detector once, then score the clean and every gapped test series; one JSON
+    per scoring. Seed by seed, so that a run stopped half-way has whole seeds."""
+    for seed in [1] if quick else [s for s in ROBUSTNESS["seeds"] if not seeds or s in seeds]:
+        for dataset, base, tests in robustness_cells(data_root, quick, seed):
+            expe = expe_root / "robustness" / f"{dataset}_seed{seed}"
+            trained = expe / "trained_with.txt"   # the flags of the detector trained there
+            if not trained.is_file() or trained.read_text() != " ".join(base):
+                expe.mkdir(parents=True, exist_ok=True)
+                print(f"robustness: training gat+ae with LLM4IMP on {dataset}, seed {seed}", file=sys.stderr)
+                measured([sys.executable, "run.py", *base, "--expe_dir", str(expe)], expe / "bench.log")
+                trained.write_text(" ".join(base))
+            for extra in tests:
+                name = "clean" if not extra else f"{extra[1]}_{extra[3]}_{extra[5]}"
+                path = out / "robustness" / f"{dataset}__seed{seed}__{name}.json"
+                if path.is_file() and json.loads(path.read_text())["flags"] == [*base, *extra]:
+                    continue
+                print(f"robustness: {dataset} seed {seed} {name}", file=sys.stderr)
+                measured([sys.executable, "test.py", *base, *extra, "--expe_dir", str(expe)], expe / "bench.log")
+                r = json.loads(next((expe / "results").glob("*_gat_ae.json")).read_text())
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({"dataset": dataset, "seed": seed, "scoring": name, "flags": [*base, *extra],
+                                            "git_commit": r["git_commit"], "filled": r["data"]["filled_values"],
+                                            "f1": r["metrics"]["f1"], "vus_pr": r["beyond_pa"]["vus_pr"]}, indent=1))
 
 
 def robustness_table(folder: Path) -> str:
-    recs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
-    if not recs:
+    """One line per dataset x gaps x fill: PA-F1 and VUS-PR, mean ± std over the seeds run, beside
+    the clean test series' scores over the same seeds."""
+    groups: dict[tuple[str, str], dict[int, dict]] = {}
+    for p in sorted(folder.glob("*.json")):
+        r = json.loads(p.read_text())
+        groups.setdefault((r["dataset"], r["scoring"]), {})[r["seed"]] = r
+    if not groups:
         return ""
-    clean = {r["dataset"]: r for r in recs if r["scoring"] == "clean"}
-    lines = ["| data | test values removed | filled by | values filled | PA-F1 | VUS-PR | PA-F1 clean | VUS-PR clean |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in recs:
-        if r["scoring"] == "clean":
+    lines = ["| data | test values removed | filled by | seeds | values filled | PA-F1 | VUS-PR | PA-F1 clean | "
+             "VUS-PR clean |", "|---|---|---|---|---|---|---|---|---|"]
+    for (dataset, scoring), by_seed in groups.items():
+        if scoring == "clean":
             continue
-        rate, pattern, fill = r["scoring"].split("_")
-        c = clean.get(r["dataset"], {})
-        lines.append(f"| {r['dataset']} | {float(rate):.0%} {pattern} | {fill} | {r['filled']} | {r['f1']:.3f} | "
-                     f"{r['vus_pr']:.3f} | {c.get('f1', float('nan')):.3f} | {c.get('vus_pr', float('nan')):.3f} |")
+        rate, pattern, fill = scoring.split("_")
+        clean = [c for s, c in groups.get((dataset, "clean"), {}).items() if s in by_seed]
+        stat = {k: mean_std([r[k] for r in by_seed.values()]) for k in ("f1", "vus_pr", "filled")}
+        clean_stat = {k: mean_std([c[k] for c in clean]) if clean else None for k in ("f1", "vus_pr")}
+        lines.append(f"| {dataset} | {float(rate):.0%} {pattern} | {fill} | {len(by_seed)} | "
+                     f"{fmt(stat['filled'], '{:.0f}')} | {fmt(stat['f1'], '{:.3f}')} | {fmt(stat['vus_pr'], '{:.3f}')} | "
+                     f"{fmt(clean_stat['f1'], '{:.3f}')} | {fmt(clean_stat['vus_pr'], '{:.3f}')} |")
     return "\n".join(lines)
 
 
@@ -204,8 +212,8 @@ def write_report(setting: Setting, out: Path, doc: Path, command: str) -> None:
                  "STAMP's gat+ae, trained on clean data under docs/RESULTS.md's protocol with an LLM4IMP imputer "
                  "beside it (3 LLM layers, the `dataset` prompt, the detector's epochs and at most its "
                  "`--max_train_windows` training windows), scores the test series after the values were removed "
-                 "and filled; "
-                 "seed 1.", "", robust, ""]
+                 "and filled. Mean ± sample std over the seeds run (`--seeds` picks some of 1, 2, 3); the clean "
+                 "columns average the same seeds.", "", robust, ""]
     doc.parent.mkdir(parents=True, exist_ok=True)
     keep = doc.read_text().split("<!-- notes -->", 1)[1] if doc.is_file() and "<!-- notes -->" in doc.read_text() else ""
     doc.write_text("\n".join(text) + ("\n<!-- notes -->" + keep if keep else ""))
@@ -225,7 +233,7 @@ def main() -> None:
     expe_root = args.expe_dir or ROOT / "expe" / f"imputation_bench{suffix}"
     command = "python scripts/bench_imputation.py" + (" --quick" if args.quick else " --data_root ../shared/datasets")
     if args.robustness and not args.report_only:
-        run_robustness(args.data_root, args.quick, out, expe_root)
+        run_robustness(args.data_root, args.quick, out, expe_root, args.seeds)
     elif not args.report_only:
         rows = args.rows or list(ROWS)
         if args.quick:

@@ -257,9 +257,12 @@ def summarise(records: list[dict], datasets: dict[str, list[str]]) -> dict[tuple
             if k in ms[0]:
                 combined[k] = float(agg([m[k] for m in ms]))
         out.setdefault((dataset, det), {}).setdefault("seeds", []).append(combined)
-    return {key: {k: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"), len(v))
-                  for k, v in ((k, [s[k] for s in d["seeds"]]) for k in d["seeds"][0])}
-            for key, d in out.items()}
+    return {key: {k: mean_std([s[k] for s in d["seeds"]]) for k in d["seeds"][0]} for key, d in out.items()}
+
+
+def mean_std(values: list[float]) -> tuple[float, float, int]:
+    """Mean, sample std (NaN for a single value) and count: the triple `fmt` prints."""
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else float("nan"), len(values)
 
 
 def fmt(stat: tuple[float, float, int] | None, f: str) -> str:

@@ -143,3 +143,32 @@ def test_bench_imputation_quick(tmp_path):
             .splitlines() if line.startswith("| synthetic |")}
     assert list(rows) == ["mean", "linear", "LLM4IMP", "LLM4IMP, no LLM layers"]
     assert float(rows["linear"][3]) < float(rows["mean"][3])          # interpolation beats the mean on MAE
+
+
+def test_robustness_table_averages_seeds_beside_the_same_seeds_clean(tmp_path):
+    from scripts.bench_imputation import robustness_table
+
+    def cell(seed, scoring, f1, vus):
+        (tmp_path / f"SMD__seed{seed}__{scoring}.json").write_text(json.dumps(
+            {"dataset": "SMD", "seed": seed, "scoring": scoring, "f1": f1, "vus_pr": vus, "filled": 10 * seed}))
+
+    cell(1, "clean", 0.8, 0.4), cell(2, "clean", 0.6, 0.2), cell(3, "clean", 0.0, 0.0)
+    cell(1, "0.1_point_linear", 0.5, 0.3), cell(2, "0.1_point_linear", 0.7, 0.1)
+    (line,) = [ln for ln in robustness_table(tmp_path).splitlines() if ln.startswith("| SMD |")]
+    assert line.split(" | ")[1:] == ["10% point", "linear", "2", "15 ± 7", "0.600 ± 0.141", "0.200 ± 0.141",
+                                      "0.700 ± 0.141", "0.300 ± 0.141 |"]
+
+
+def test_bench_imputation_robustness_quick_runs_and_resumes(tmp_path):
+    flags = ("scripts/bench_imputation.py", "--quick", "--robustness", "--out", str(tmp_path / "out"),
+             "--expe_dir", str(tmp_path / "expe"))
+    done = cli(*flags)
+    assert done.returncode == 0, done.stderr[-2000:]
+    cells = sorted((tmp_path / "out" / "robustness").glob("*.json"))
+    assert len(cells) == 9 and all("__seed1__" in p.name for p in cells)   # clean + 2 rates x 2 patterns x 2 fills
+    lines = [ln for ln in (tmp_path / "out" / "IMPUTATION.md").read_text().splitlines() if ln.startswith("| synthetic |")]
+    assert len(lines) == 8 and all(ln.split(" | ")[3] == "1" for ln in lines)
+    stamps = [p.stat().st_mtime_ns for p in cells]
+    again = cli(*flags)
+    assert again.returncode == 0 and "robustness:" not in again.stderr                # nothing re-run
+    assert [p.stat().st_mtime_ns for p in cells] == stamps
