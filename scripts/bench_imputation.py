@@ -122,7 +122,8 @@ def summary_table(records: dict[tuple[str, str], list[dict]], datasets: list[str
     return "\n".join(lines)
 
 
-def robustness_cells(data_root: str, quick: bool, seed: int) -> list[tuple[str, list[str], list[list[str]]]]:
+def robustness_cells(data_root: str, quick: bool, seed: int,
+                     only: list[str] | None = None) -> list[tuple[str, list[str], list[list[str]]]]:
     """Per dataset: the run.py flags (gat+ae, LLM4IMP trained beside it) and the test.py flags of
     each scoring (clean first, then every rate x pattern x fill)."""
     from scripts.benchmark import FULL as DETECTION, QUICK as DETECTION_QUICK
@@ -131,7 +132,7 @@ def robustness_cells(data_root: str, quick: bool, seed: int) -> list[tuple[str, 
     datasets = {"synthetic": ""} if quick else ROBUSTNESS["datasets"]
     out = []
     for dataset, entity in datasets.items():
-        if not present(dataset, data_root):
+        if (only and dataset not in only) or not present(dataset, data_root):
             continue
         base = ["--data", dataset, *(["--entity", entity] if entity else []),
                 *(["--data_root", data_root] if data_root else []), "--seed", str(seed),
@@ -143,11 +144,12 @@ def robustness_cells(data_root: str, quick: bool, seed: int) -> list[tuple[str, 
     return out
 
 
-def run_robustness(data_root: str, quick: bool, out: Path, expe_root: Path, seeds: list[int] | None) -> None:
+def run_robustness(data_root: str, quick: bool, out: Path, expe_root: Path, seeds: list[int] | None,
+                   only: list[str] | None) -> None:
     """Per seed, train each detector once, then score the clean and every gapped test series; one JSON
     per scoring. Seed by seed, so that a run stopped half-way has whole seeds."""
     for seed in [1] if quick else [s for s in ROBUSTNESS["seeds"] if not seeds or s in seeds]:
-        for dataset, base, tests in robustness_cells(data_root, quick, seed):
+        for dataset, base, tests in robustness_cells(data_root, quick, seed, only):
             expe = expe_root / "robustness" / f"{dataset}_seed{seed}"
             trained = expe / "trained_with.txt"   # the flags of the detector trained there
             if not trained.is_file() or trained.read_text() != " ".join(base):
@@ -233,7 +235,7 @@ def main() -> None:
     expe_root = args.expe_dir or ROOT / "expe" / f"imputation_bench{suffix}"
     command = "python scripts/bench_imputation.py" + (" --quick" if args.quick else " --data_root ../shared/datasets")
     if args.robustness and not args.report_only:
-        run_robustness(args.data_root, args.quick, out, expe_root, args.seeds)
+        run_robustness(args.data_root, args.quick, out, expe_root, args.seeds, args.datasets)
     elif not args.report_only:
         rows = args.rows or list(ROWS)
         if args.quick:
