@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import UserError, cli_main  # noqa: E402
-from scripts.benchmark import add_grid_flags, cell_stem, fmt, mean_std, measured, present  # noqa: E402
+from scripts.benchmark import (add_grid_flags, cell_stem, fmt, mean_std, measured, present,  # noqa: E402
+                               seeds_to_run, wanted)
 
 LLM4IMP = ["--model", "llm4imp", "--llm_prompt_mode", "stats"]
 ROWS = {   # name -> impute.py flags
@@ -132,7 +133,7 @@ def robustness_cells(data_root: str, quick: bool, seed: int,
     datasets = {"synthetic": ""} if quick else ROBUSTNESS["datasets"]
     out = []
     for dataset, entity in datasets.items():
-        if (only and dataset not in only) or not present(dataset, data_root):
+        if not wanted(dataset, only) or not present(dataset, data_root):
             continue
         base = ["--data", dataset, *(["--entity", entity] if entity else []),
                 *(["--data_root", data_root] if data_root else []), "--seed", str(seed),
@@ -148,7 +149,7 @@ def run_robustness(data_root: str, quick: bool, out: Path, expe_root: Path, seed
                    only: list[str] | None) -> None:
     """Per seed, train each detector once, then score the clean and every gapped test series; one JSON
     per scoring. Seed by seed, so that a run stopped half-way has whole seeds."""
-    for seed in [1] if quick else [s for s in ROBUSTNESS["seeds"] if not seeds or s in seeds]:
+    for seed in seeds_to_run([1] if quick else ROBUSTNESS["seeds"], seeds):
         for dataset, base, tests in robustness_cells(data_root, quick, seed, only):
             expe = expe_root / "robustness" / f"{dataset}_seed{seed}"
             trained = expe / "trained_with.txt"   # the flags of the detector trained there
@@ -242,9 +243,8 @@ def main() -> None:
             rows = [r for r in rows if "TimeLLM" not in r and "SAITS" not in r]   # hub-bound / slow: not for CI
         from tqdm import tqdm
 
-        cells = [(d, e, r, s) for s in setting.seeds if not args.seeds or s in args.seeds for d, ents in setting.datasets.items()
-                 if (not args.datasets or d in args.datasets) and present(d, args.data_root) for e in ents
-                 for r in rows]
+        cells = [(d, e, r, s) for s in seeds_to_run(setting.seeds, args.seeds) for d, ents in setting.datasets.items()
+                 if wanted(d, args.datasets) and present(d, args.data_root) for e in ents for r in rows]
         for dataset, entity, row, seed in tqdm(cells, desc="cells", disable=None):
             stem = cell_stem(dataset, entity, row, seed)
             flags = ["--data", dataset, *(["--entity", entity] if entity else []),

@@ -205,21 +205,34 @@ def present(dataset: str, data_root: str) -> bool:
         return False
 
 
+def wanted(value, only: list | None) -> bool:
+    """Whether a dataset or seed of a grid runs, when `--datasets` / `--seeds` may name some."""
+    return not only or value in only
+
+
+def seeds_to_run(grid_seeds: list[int] | tuple[int, ...], asked: list[int] | None) -> list[int]:
+    """The grid's seeds that `--seeds` asks for (all when it names none); one line for a seed the grid lacks."""
+    unknown = sorted(set(asked or []) - set(grid_seeds))
+    if unknown:
+        raise UserError(f"--seeds {' '.join(map(str, unknown))}: the grid's seeds are {' '.join(map(str, grid_seeds))}")
+    return [s for s in grid_seeds if wanted(s, asked)]
+
+
 def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None,
          seeds: list[int] | None = None) -> list[Cell]:
     datasets = proto.datasets if grid == "main" else proto.ablation_datasets
     detectors = DETECTORS if grid == "main" else ABLATIONS
     found = {}
     for dataset, entities in datasets.items():
-        if only and dataset not in only:
+        if not wanted(dataset, only):
             continue
         if not present(dataset, data_root):
             print(f"{dataset}: not found under --data_root, skipped", file=sys.stderr)
             continue
         found[dataset] = entities
     # Seed by seed, so that a grid stopped half-way has whole seeds of every dataset.
-    return [Cell(grid, dataset, e, d, s) for s in proto.seeds if not seeds or s in seeds for dataset, entities in found.items()
-            for d in detectors for e in entities]
+    return [Cell(grid, dataset, e, d, s) for s in seeds_to_run(proto.seeds, seeds)
+            for dataset, entities in found.items() for d in detectors for e in entities]
 
 
 def run_grid(cells: list[Cell], proto: Protocol, data_root: str, out: Path, expe_root: Path) -> None:

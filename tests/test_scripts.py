@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from lib.config import Config
+from lib.errors import UserError
 from lib.data import load_raw
 from tests.conftest import REPO
 from tests.lib.data.test_readers import write_telemanom
@@ -119,6 +120,8 @@ def test_plan_keeps_only_the_seeds_asked_for():
     two = plan("main", FULL, "", ["synthetic"], [2, 3])
     assert {c.seed for c in every} == set(FULL.seeds) and {c.seed for c in two} == {2, 3}
     assert len(two) == len(every) // len(FULL.seeds) * 2
+    with pytest.raises(UserError, match="--seeds 4: the grid's seeds are 1 2 3"):
+        plan("main", FULL, "", ["synthetic"], [1, 4])
 
 
 def test_summary_averages_entities_then_seeds():
