@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import UserError, cli_main  # noqa: E402
-from scripts.benchmark import (add_grid_flags, cell_stem, fmt, mean_std, measured, present,  # noqa: E402
-                               seeds_to_run, wanted)
+from scripts.benchmark import (add_grid_flags, cell_stem, fmt, mean_std, measured, picked,  # noqa: E402
+                               present)
 
 LLM4IMP = ["--model", "llm4imp", "--llm_prompt_mode", "stats"]
 ROWS = {   # name -> impute.py flags
@@ -132,8 +132,9 @@ def robustness_cells(data_root: str, quick: bool, seed: int,
     proto = DETECTION_QUICK if quick else DETECTION
     datasets = {"synthetic": ""} if quick else ROBUSTNESS["datasets"]
     out = []
-    for dataset, entity in datasets.items():
-        if not wanted(dataset, only) or not present(dataset, data_root):
+    for dataset in picked("--datasets", datasets, only):
+        entity = datasets[dataset]
+        if not present(dataset, data_root):
             continue
         base = ["--data", dataset, *(["--entity", entity] if entity else []),
                 *(["--data_root", data_root] if data_root else []), "--seed", str(seed),
@@ -149,7 +150,7 @@ def run_robustness(data_root: str, quick: bool, out: Path, expe_root: Path, seed
                    only: list[str] | None) -> None:
     """Per seed, train each detector once, then score the clean and every gapped test series; one JSON
     per scoring. Seed by seed, so that a run stopped half-way has whole seeds."""
-    for seed in seeds_to_run([1] if quick else ROBUSTNESS["seeds"], seeds):
+    for seed in picked("--seeds", [1] if quick else ROBUSTNESS["seeds"], seeds):
         for dataset, base, tests in robustness_cells(data_root, quick, seed, only):
             expe = expe_root / "robustness" / f"{dataset}_seed{seed}"
             trained = expe / "trained_with.txt"   # the flags of the detector trained there
@@ -225,7 +226,6 @@ def write_report(setting: Setting, out: Path, doc: Path, command: str) -> None:
 @cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", nargs="*", choices=list(ROWS), help="only these imputers")
     parser.add_argument("--robustness", action="store_true", help="the detection-under-gaps experiment instead")
     add_grid_flags(parser, "expe/results/imputation_bench", "docs/IMPUTATION.md", "expe/imputation_bench")
     args = parser.parse_args()
@@ -238,13 +238,14 @@ def main() -> None:
     if args.robustness and not args.report_only:
         run_robustness(args.data_root, args.quick, out, expe_root, args.seeds, args.datasets)
     elif not args.report_only:
-        rows = args.rows or list(ROWS)
+        rows = picked("--rows", ROWS, args.rows)
         if args.quick:
             rows = [r for r in rows if "TimeLLM" not in r and "SAITS" not in r]   # hub-bound / slow: not for CI
         from tqdm import tqdm
 
-        cells = [(d, e, r, s) for s in seeds_to_run(setting.seeds, args.seeds) for d, ents in setting.datasets.items()
-                 if wanted(d, args.datasets) and present(d, args.data_root) for e in ents for r in rows]
+        cells = [(d, e, r, s) for s in picked("--seeds", setting.seeds, args.seeds)
+                 for d in picked("--datasets", setting.datasets, args.datasets) if present(d, args.data_root)
+                 for e in setting.datasets[d] for r in rows]
         for dataset, entity, row, seed in tqdm(cells, desc="cells", disable=None):
             stem = cell_stem(dataset, entity, row, seed)
             flags = ["--data", dataset, *(["--entity", entity] if entity else []),

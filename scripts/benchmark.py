@@ -19,11 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -205,33 +207,30 @@ def present(dataset: str, data_root: str) -> bool:
         return False
 
 
-def wanted(value, only: list | None) -> bool:
-    """Whether a dataset or seed of a grid runs, when `--datasets` / `--seeds` may name some."""
-    return not only or value in only
-
-
-def seeds_to_run(grid_seeds: list[int] | tuple[int, ...], asked: list[int] | None) -> list[int]:
-    """The grid's seeds that `--seeds` asks for (all when it names none); one line for a seed the grid lacks."""
-    unknown = sorted(set(asked or []) - set(grid_seeds))
-    if unknown:
-        raise UserError(f"--seeds {' '.join(map(str, unknown))}: the grid's seeds are {' '.join(map(str, grid_seeds))}")
-    return [s for s in grid_seeds if wanted(s, asked)]
+def picked(flag: str, grid: Iterable, asked: list | None) -> list:
+    """The grid's datasets, seeds or rows that a filter flag (`--datasets`, `--seeds`, `--rows`) asks
+    for, in the grid's order; all of them when it names none. A value the grid lacks is one line, not a
+    grid that silently runs nothing."""
+    grid = list(grid)
+    unknown = [a for a in asked or [] if a not in grid]
+    if unknown:   # shell-quoted, so that a name with spaces or commas can be pasted back
+        words = lambda values: " ".join(shlex.quote(str(v)) for v in values)   # noqa: E731
+        raise UserError(f"{flag} {words(unknown)}: the grid's {flag[2:]} are {words(grid)}")
+    return [g for g in grid if not asked or g in asked]
 
 
 def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None,
-         seeds: list[int] | None = None) -> list[Cell]:
+         seeds: list[int] | None = None, rows: list[str] | None = None) -> list[Cell]:
     datasets = proto.datasets if grid == "main" else proto.ablation_datasets
-    detectors = DETECTORS if grid == "main" else ABLATIONS
+    detectors = picked("--rows", DETECTORS if grid == "main" else ABLATIONS, rows)
     found = {}
-    for dataset, entities in datasets.items():
-        if not wanted(dataset, only):
-            continue
+    for dataset in picked("--datasets", datasets, only):
         if not present(dataset, data_root):
             print(f"{dataset}: not found under --data_root, skipped", file=sys.stderr)
             continue
-        found[dataset] = entities
+        found[dataset] = datasets[dataset]
     # Seed by seed, so that a grid stopped half-way has whole seeds of every dataset.
-    return [Cell(grid, dataset, e, d, s) for s in seeds_to_run(proto.seeds, seeds)
+    return [Cell(grid, dataset, e, d, s) for s in picked("--seeds", proto.seeds, seeds)
             for dataset, entities in found.items() for d in detectors for e in entities]
 
 
@@ -365,6 +364,7 @@ def add_grid_flags(parser: argparse.ArgumentParser, out: str, doc: str, expe: st
     parser.add_argument("--data_root", default="", help="where the real datasets are")
     parser.add_argument("--datasets", nargs="*", help="only these datasets of the grid")
     parser.add_argument("--seeds", nargs="*", type=int, help="only these of the grid's seeds")
+    parser.add_argument("--rows", nargs="*", help="only these of the grid's rows (detectors, ablations or imputers)")
     parser.add_argument("--out", type=Path, default=None, help=f"cell JSONs (default {out})")
     parser.add_argument("--doc", type=Path, default=None, help=f"markdown (default {doc})")
     parser.add_argument("--expe_dir", type=Path, default=None, help=f"the runs' own files (default {expe})")
@@ -385,7 +385,7 @@ def main() -> None:
     command = "python scripts/benchmark.py" + (" --grid ablations" if args.grid == "ablations" else "") + \
               (" --quick" if args.quick else " --data_root ../shared/datasets")
     if not args.report_only:
-        cells = plan(args.grid, proto, args.data_root, args.datasets, args.seeds)
+        cells = plan(args.grid, proto, args.data_root, args.datasets, args.seeds, args.rows)
         if not cells:
             raise UserError("no dataset of the grid was found; pass --data_root")
         run_grid(cells, proto, args.data_root, out, expe_root)

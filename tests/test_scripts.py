@@ -124,6 +124,21 @@ def test_plan_keeps_only_the_seeds_asked_for():
         plan("main", FULL, "", ["synthetic"], [1, 4])
 
 
+def test_plan_keeps_only_the_rows_and_datasets_asked_for(monkeypatch):
+    import scripts.benchmark as benchmark
+    from scripts.benchmark import ABLATIONS, FULL, plan
+
+    monkeypatch.setattr(benchmark, "present", lambda dataset, data_root: True)   # the real data need not be here
+    cells = plan("ablations", FULL, "", None, [1], ["MAS input", "prompt none"])
+    assert [c.detector for c in cells if c.dataset == "SMD"] == ["prompt none", "MAS input"]   # the grid's order
+    assert {c.dataset for c in cells} == set(FULL.ablation_datasets)
+    with pytest.raises(UserError, match=r"--rows gat\+ae: the grid's rows are 'prompt dataset \(base\)' 'prompt none'"):
+        plan("ablations", FULL, "", None, None, ["gat+ae"])
+    with pytest.raises(UserError, match="--datasets SMDX: the grid's datasets are SMD MSL"):
+        plan("ablations", FULL, "", ["SMDX"])
+    assert len(ABLATIONS) == len(plan("ablations", FULL, "", ["SMD"], [1]))
+
+
 def test_summary_averages_entities_then_seeds():
     from scripts.benchmark import summarise
 
