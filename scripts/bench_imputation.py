@@ -235,6 +235,8 @@ def main() -> None:
     doc = args.doc or (out / "IMPUTATION.md" if args.quick else ROOT / "docs" / "IMPUTATION.md")
     expe_root = args.expe_dir or ROOT / "expe" / f"imputation_bench{suffix}"
     command = "python scripts/bench_imputation.py" + (" --quick" if args.quick else " --data_root ../shared/datasets")
+    if args.robustness and args.rows:
+        raise UserError("--rows picks imputers of the imputation grid; the robustness experiment has none to pick")
     if args.robustness and not args.report_only:
         run_robustness(args.data_root, args.quick, out, expe_root, args.seeds, args.datasets)
     elif not args.report_only:

@@ -207,15 +207,19 @@ def present(dataset: str, data_root: str) -> bool:
         return False
 
 
+def shell_words(values: Iterable) -> str:
+    """Values as they would be typed after a flag: quoted where a name has spaces or commas."""
+    return " ".join(shlex.quote(str(v)) for v in values)
+
+
 def picked(flag: str, grid: Iterable, asked: list | None) -> list:
     """The grid's datasets, seeds or rows that a filter flag (`--datasets`, `--seeds`, `--rows`) asks
     for, in the grid's order; all of them when it names none. A value the grid lacks is one line, not a
     grid that silently runs nothing."""
     grid = list(grid)
     unknown = [a for a in asked or [] if a not in grid]
-    if unknown:   # shell-quoted, so that a name with spaces or commas can be pasted back
-        words = lambda values: " ".join(shlex.quote(str(v)) for v in values)   # noqa: E731
-        raise UserError(f"{flag} {words(unknown)}: the grid's {flag[2:]} are {words(grid)}")
+    if unknown:
+        raise UserError(f"{flag} {shell_words(unknown)}: the grid's {flag[2:]} are {shell_words(grid)}")
     return [g for g in grid if not asked or g in asked]
 
 

@@ -163,6 +163,13 @@ def test_bench_imputation_quick(tmp_path):
     assert float(rows["linear"][3]) < float(rows["mean"][3])          # interpolation beats the mean on MAE
 
 
+def test_bench_imputation_filter_flags_fail_in_one_line(tmp_path):
+    for flags in (["--rows", "LLM4IM"], ["--robustness", "--rows", "mean"], ["--robustness", "--datasets", "SMD"]):
+        done = cli("scripts/bench_imputation.py", "--quick", "--out", str(tmp_path / "out"), *flags)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_robustness_table_averages_seeds_beside_the_same_seeds_clean(tmp_path):
     from scripts.bench_imputation import robustness_table
 
