@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import UserError, cli_main  # noqa: E402
-from scripts.benchmark import (add_grid_flags, cell_stem, fmt, mean_std, measured, picked,  # noqa: E402
-                               present)
+from scripts.benchmark import (add_grid_flags, cell_stem, code_commits, fmt, mean_std, measured,  # noqa: E402
+                               picked, present)
 
 LLM4IMP = ["--model", "llm4imp", "--llm_prompt_mode", "stats"]
 ROWS = {   # name -> impute.py flags
@@ -202,10 +202,10 @@ def write_report(setting: Setting, out: Path, doc: Path, command: str) -> None:
     for p in sorted(out.glob("*.json")):
         r = json.loads(p.read_text())
         records.setdefault((r["dataset"], r["row"]), []).append(r)
-    commits = sorted({r["git_commit"] for rs in records.values() for r in rs if "git_commit" in r})
+    commits = code_commits([r for rs in records.values() for r in rs])
     text = ["# Imputation", "", "Regenerate (resumable; cells already run are kept):", "", "```bash", command, "```", "",
             "## Protocol", "", setting.note, "",
-            f"Code at commit(s) {', '.join(commits) or '-'}. Mean ± sample std over the seeds; errors on "
+            f"Code at commit(s) {commits}. Mean ± sample std over the seeds; errors on "
             "standard-scaled values; s / epoch is the fit time over the epochs run, windows/s the test imputation "
             "rate, peak GB the process's resident peak. The last column is TSI-Bench's published figure for the "
             "same setting, where it reports one.", "", summary_table(records, list(setting.datasets)), ""]

@@ -323,17 +323,24 @@ def load_records(folder: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
+def code_commits(records: list[dict]) -> str:
+    """The commits the cells ran at, sorted, with what '+dirty' means when one of them has it."""
+    commits = sorted({r["git_commit"] for r in records if "git_commit" in r})
+    dirty = any(c.endswith("+dirty") for c in commits)
+    return (", ".join(commits) or "-") + (" (+dirty: the tracked code differed from that commit when the cell "
+                                          "ran)" if dirty else "")
+
+
 def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str, readme: Path | None) -> None:
     records = load_records(out / grid)
     datasets = proto.datasets if grid == "main" else proto.ablation_datasets
     summary = summarise(records, datasets)
     names = list(DETECTORS) + ["baseline random", "baseline pca", "baseline iforest"] if grid == "main" \
         else list(ABLATIONS)
-    commits = sorted({r["git_commit"] for r in records})
     title = "Results" if grid == "main" else "Ablations: does the LLM matter?"
     text = [f"# {title}", "", "Regenerate (resumable; cells already run are kept):", "", "```bash", command, "```", "",
             "## Protocol", "", proto.note, "",
-            f"{len(records)} cells; code at commit(s) {', '.join(commits) or '-'}. Mean ± sample std over the "
+            f"{len(records)} cells; code at commit(s) {code_commits(records)}. Mean ± sample std over the "
             "seeds listed; train s is wall time of `run.py` (model loading and validation included), "
             "windows/s is `test.py`'s scoring rate, peak GB the larger resident set of the two processes. "
             "PA-F1, P, R: STAMP's protocol (best threshold searched on the test labels, point adjustment); "

@@ -153,6 +153,16 @@ def test_summary_averages_entities_then_seeds():
     assert s["train_s"][0] == 20.0 and s["peak_gb"][0] == pytest.approx(0.6)  # summed, maxed over entities
 
 
+def test_code_commits_say_what_dirty_means_only_when_a_cell_has_it():
+    from scripts.benchmark import code_commits
+
+    clean = [{"git_commit": "b"}, {"git_commit": "a"}, {"git_commit": "b"}]
+    assert code_commits(clean) == "a, b"
+    said = code_commits(clean + [{"git_commit": "a+dirty"}])
+    assert said.startswith("a, a+dirty, b (+dirty: ") and said.count("+dirty") == 2
+    assert code_commits([]) == "-"
+
+
 def test_bench_imputation_quick(tmp_path):
     done = cli("scripts/bench_imputation.py", "--quick", "--out", str(tmp_path / "out"), "--expe_dir",
                str(tmp_path / "expe"), "--rows", "mean", "linear", "LLM4IMP", "LLM4IMP, no LLM layers")
