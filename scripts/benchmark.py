@@ -12,7 +12,9 @@ rerun skips the cells already there with the same flags, so an interrupted
 grid continues where it stopped. Datasets absent from --data_root are
 skipped with a message. The markdown (and, for the full main grid, the
 README's results block) is rewritten from all the cell files at the end;
-`--report_only` rewrites it without running anything.
+`--report_only` rewrites it without running anything. To check that cells
+reproduce, move their JSONs aside, rerun, and `--compare` the two: it lists
+each quality metric that changed (timing and memory are not compared).
 """
 from __future__ import annotations
 
@@ -323,6 +325,54 @@ def load_records(folder: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
+MACHINE_BOUND = ("train_s", "windows_per_s", "peak_gb")   # depend on the machine and its load, not the code
+
+
+def quality(record: dict) -> dict[str, float]:
+    """A cell's metrics that its code and data decide: the detector's and its baselines' (as
+    'iforest vus_pr'), without the timing and memory columns."""
+    own = {k: v for k, v in record["metrics"].items() if k not in MACHINE_BOUND}
+    return own | {f"{b} {k}": v for b, m in record.get("baselines", {}).items() for k, v in m.items()}
+
+
+def equal(x, y) -> bool:
+    return x == y or (isinstance(x, float) and isinstance(y, float) and x != x and y != y)   # NaN == NaN here
+
+
+def differences(before: dict, after: dict) -> list[str]:
+    """'metric a -> b' for each quality metric on which two records of one cell differ. Exact
+    equality: on one CPU a rerun of the same code, data and seed has so far given the same bits."""
+    a, b = quality(before), quality(after)
+    return [f"{k} {a.get(k)} -> {b.get(k)}" for k in sorted(a.keys() | b.keys()) if not equal(a.get(k), b.get(k))]
+
+
+def short_commit(record: dict) -> str:
+    commit = record.get("git_commit", "?")
+    return commit[:8] + ("+dirty" if commit.endswith("+dirty") else "")
+
+
+def compare_runs(before: Path, after: Path) -> tuple[list[str], bool]:
+    """One line per cell JSON in `before` (an earlier run, moved aside): 'same' when the cell of
+    that name in `after` has every quality metric equal, else what differs; a closing count; and
+    whether every cell was the same."""
+    paths = sorted(before.glob("*.json"))
+    if not paths:
+        raise UserError(f"--compare {before}: no cell JSONs there")
+    lines, same = [], 0
+    for path in paths:
+        twin = after / path.name
+        if not twin.is_file():
+            lines.append(f"{path.stem}: not run under {after}")
+            continue
+        old, new = json.loads(path.read_text()), json.loads(twin.read_text())
+        diff = differences(old, new)
+        same += not diff
+        commits = f"(code {short_commit(old)} -> {short_commit(new)})"
+        lines.append(f"{path.stem}: {'DIFFERS ' + '; '.join(diff) if diff else 'same'} {commits}")
+    lines.append(f"{same} of {len(paths)} cells the same in every quality metric (timing and memory not compared)")
+    return lines, same == len(paths)
+
+
 def code_commits(records: list[dict]) -> str:
     """The commits the cells ran at, sorted, with what '+dirty' means when one of them has it."""
     commits = sorted({r["git_commit"] for r in records if "git_commit" in r})
@@ -387,12 +437,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", choices=("main", "ablations"), default="main")
     add_grid_flags(parser, "expe/results/bench", "docs/RESULTS.md or ABLATIONS.md", "expe/bench")
+    parser.add_argument("--compare", type=Path, default=None, metavar="FOLDER",
+                        help="only compare: the cell JSONs in FOLDER (an earlier run of the grid, moved aside) "
+                             "against those of the same name under --out; exit 1 if any differs")
     args = parser.parse_args()
     proto = QUICK if args.quick else FULL
     out = args.out or ROOT / "expe" / "results" / ("bench_quick" if args.quick else "bench")
     doc = args.doc or (out / "RESULTS.md" if args.quick
                        else ROOT / "docs" / ("RESULTS.md" if args.grid == "main" else "ABLATIONS.md"))
     expe_root = args.expe_dir or ROOT / "expe" / ("bench_quick" if args.quick else "bench")
+    if args.compare:
+        lines, all_same = compare_runs(args.compare, out / args.grid)
+        print("\n".join(lines))
+        sys.exit(0 if all_same else 1)
     command = "python scripts/benchmark.py" + (" --grid ablations" if args.grid == "ablations" else "") + \
               (" --quick" if args.quick else " --data_root ../shared/datasets")
     if not args.report_only:
@@ -400,7 +457,9 @@ def main() -> None:
         if not cells:
             raise UserError("no dataset of the grid was found; pass --data_root")
         run_grid(cells, proto, args.data_root, out, expe_root)
-    write_report(args.grid, proto, out, doc, command, None if args.quick else ROOT / "README.md")
+    # The README's headline is the default grid's alone: a run into another --out or --doc is a side run.
+    readme = None if args.quick or args.out or args.doc else ROOT / "README.md"
+    write_report(args.grid, proto, out, doc, command, readme)
     print(f"wrote {doc}")
 
 

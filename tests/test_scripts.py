@@ -163,6 +163,41 @@ def test_code_commits_say_what_dirty_means_only_when_a_cell_has_it():
     assert code_commits([]) == "-"
 
 
+def test_compare_names_the_quality_metrics_that_differ_and_ignores_timing(tmp_path):
+    from scripts.benchmark import compare_runs
+
+    def write(folder, stem, vus, train_s, iforest=0.5, commit="abc123456789"):
+        folder.mkdir(exist_ok=True)
+        (folder / f"{stem}.json").write_text(json.dumps(
+            {"git_commit": commit, "metrics": {"vus_pr": vus, "f1": float("nan"), "train_s": train_s, "peak_gb": 1.0},
+             "baselines": {"iforest": {"vus_pr": iforest}}}))
+
+    before, after = tmp_path / "before", tmp_path / "after"
+    write(before, "a", 0.25, 800.0, commit="abc123456789+dirty"), write(after, "a", 0.25, 200.0)   # timing alone
+    write(before, "b", 0.25, 10.0), write(after, "b", 0.26, 10.0, iforest=0.4)
+    write(before, "c", 0.25, 10.0)                                                                   # not rerun
+    lines, all_same = compare_runs(before, after)
+    assert not all_same and lines == [
+        "a: same (code abc12345+dirty -> abc12345)",
+        "b: DIFFERS iforest vus_pr 0.5 -> 0.4; vus_pr 0.25 -> 0.26 (code abc12345 -> abc12345)",
+        f"c: not run under {after}",
+        "1 of 3 cells the same in every quality metric (timing and memory not compared)"]
+    (before / "b.json").unlink(), (before / "c.json").unlink()
+    assert compare_runs(before, after)[1]
+
+
+def test_compare_cli_exits_1_on_a_difference_and_fails_in_one_line_on_an_empty_folder(tmp_path):
+    out = tmp_path / "out" / "main"
+    out.mkdir(parents=True)
+    (tmp_path / "before").mkdir()
+    empty = cli("scripts/benchmark.py", "--out", str(tmp_path / "out"), "--compare", str(tmp_path / "before"))
+    assert empty.returncode == 2 and empty.stderr.count("\n") == 1 and "no cell JSONs" in empty.stderr, empty.stderr
+    for folder, vus in ((tmp_path / "before", 0.1), (out, 0.2)):
+        (folder / "x.json").write_text(json.dumps({"git_commit": "c", "metrics": {"vus_pr": vus}}))
+    differs = cli("scripts/benchmark.py", "--out", str(tmp_path / "out"), "--compare", str(tmp_path / "before"))
+    assert differs.returncode == 1 and "x: DIFFERS vus_pr 0.1 -> 0.2" in differs.stdout, differs.stderr
+
+
 def test_bench_imputation_quick(tmp_path):
     done = cli("scripts/bench_imputation.py", "--quick", "--out", str(tmp_path / "out"), "--expe_dir",
                str(tmp_path / "expe"), "--rows", "mean", "linear", "LLM4IMP", "LLM4IMP, no LLM layers")
