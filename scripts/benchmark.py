@@ -436,15 +436,17 @@ def add_grid_flags(parser: argparse.ArgumentParser, out: str, doc: str, expe: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", choices=("main", "ablations"), default="main")
-    add_grid_flags(parser, "expe/results/bench", "docs/RESULTS.md or ABLATIONS.md", "expe/bench")
+    add_grid_flags(parser, "expe/results/bench", "docs/RESULTS.md or ABLATIONS.md; under --out when one is given",
+                   "expe/bench")
     parser.add_argument("--compare", type=Path, default=None, metavar="FOLDER",
                         help="only compare: the cell JSONs in FOLDER (an earlier run of the grid, moved aside) "
                              "against those of the same name under --out; exit 1 if any differs")
     args = parser.parse_args()
     proto = QUICK if args.quick else FULL
     out = args.out or ROOT / "expe" / "results" / ("bench_quick" if args.quick else "bench")
-    doc = args.doc or (out / "RESULTS.md" if args.quick
-                       else ROOT / "docs" / ("RESULTS.md" if args.grid == "main" else "ABLATIONS.md"))
+    # A run into another --out is a side run: its markdown goes beside its cells, not into docs/.
+    name = "RESULTS.md" if args.grid == "main" else "ABLATIONS.md"
+    doc = args.doc or (out / name if args.quick or args.out else ROOT / "docs" / name)
     expe_root = args.expe_dir or ROOT / "expe" / ("bench_quick" if args.quick else "bench")
     if args.compare:
         lines, all_same = compare_runs(args.compare, out / args.grid)
@@ -457,7 +459,7 @@ def main() -> None:
         if not cells:
             raise UserError("no dataset of the grid was found; pass --data_root")
         run_grid(cells, proto, args.data_root, out, expe_root)
-    # The README's headline is the default grid's alone: a run into another --out or --doc is a side run.
+    # The README's headline is the default grid's alone.
     readme = None if args.quick or args.out or args.doc else ROOT / "README.md"
     write_report(args.grid, proto, out, doc, command, readme)
     print(f"wrote {doc}")

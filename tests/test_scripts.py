@@ -198,6 +198,14 @@ def test_compare_cli_exits_1_on_a_difference_and_fails_in_one_line_on_an_empty_f
     assert differs.returncode == 1 and "x: DIFFERS vus_pr 0.1 -> 0.2" in differs.stdout, differs.stderr
 
 
+def test_a_side_run_into_another_out_leaves_docs_and_readme_alone(tmp_path):
+    kept = {path: path.read_text() for path in (REPO / "README.md", REPO / "docs" / "RESULTS.md")}
+    done = cli("scripts/benchmark.py", "--report_only", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "RESULTS.md").read_text().startswith("# Results")
+    assert {path: path.read_text() for path in kept} == kept
+
+
 def test_bench_imputation_quick(tmp_path):
     done = cli("scripts/bench_imputation.py", "--quick", "--out", str(tmp_path / "out"), "--expe_dir",
                str(tmp_path / "expe"), "--rows", "mean", "linear", "LLM4IMP", "LLM4IMP, no LLM layers")
