@@ -184,9 +184,9 @@ def metrics_of(judged: dict) -> dict[str, float]:
 
 
 def run_cell(cell: Cell, proto: Protocol, data_root: str, expe_root: Path) -> dict:
-    expe = expe_root / cell.grid / cell.stem
+    train_flags, test_flags = cell_flags(cell, proto, data_root, expe_root / cell.grid / cell.stem)
+    expe = ROOT / expe_root / cell.grid / cell.stem   # the runs' cwd is ROOT; a relative expe_root is under it
     expe.mkdir(parents=True, exist_ok=True)
-    train_flags, test_flags = cell_flags(cell, proto, data_root, expe)
     log = expe / "benchmark.log"
     train_s, train_gb = measured([sys.executable, "run.py", *train_flags], log)
     _, test_gb = measured([sys.executable, "test.py", *test_flags], log)
@@ -447,7 +447,8 @@ def main() -> None:
     # A run into another --out is a side run: its markdown goes beside its cells, not into docs/.
     name = "RESULTS.md" if args.grid == "main" else "ABLATIONS.md"
     doc = args.doc or (out / name if args.quick or args.out else ROOT / "docs" / name)
-    expe_root = args.expe_dir or ROOT / "expe" / ("bench_quick" if args.quick else "bench")
+    # Relative to ROOT (the runs' cwd), so that the committed cell JSONs name no folder of this machine.
+    expe_root = args.expe_dir or Path("expe") / ("bench_quick" if args.quick else "bench")
     if args.compare:
         lines, all_same = compare_runs(args.compare, out / args.grid)
         print("\n".join(lines))
