@@ -30,14 +30,15 @@ def run_paths(cfg) -> dict[str, Path]:
 
 def _read_git_commit(where: Path = Path(__file__).resolve().parent) -> str:
     """HEAD of the checkout holding `where`, with '+dirty' when tracked code differs from it
-    (docs/ and markdown files do not count: the benchmarks rewrite them between runs);
+    (docs/, markdown files, the committed results under expe/ and the tests do not count: the
+    benchmarks rewrite the first three between runs, and no run imports the tests);
     'unknown' outside a git checkout."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=where).stdout.strip()
     try:
         head = git("rev-parse", "HEAD")
         changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)docs",
-                      ":(top,exclude,glob)**/*.md")
+                      ":(top,exclude)expe", ":(top,exclude)tests", ":(top,exclude,glob)**/*.md")
         return (head + ("+dirty" if changed else "")) or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"

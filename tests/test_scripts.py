@@ -78,6 +78,23 @@ def test_benchmark_quick_runs_every_detector_and_resumes(tmp_path):
     assert {p: p.stat().st_mtime for p in cells} == stamp
 
 
+def test_a_relative_expe_dir_is_under_the_repo_from_any_cwd_and_no_cell_names_a_machine_folder(tmp_path):
+    """The cells are committed, so they must name no folder of the machine that ran them."""
+    import shutil
+
+    expe = f"expe/bench_test_{tmp_path.name}"   # relative: under the repo, as the default is
+    try:
+        done = subprocess.run([sys.executable, str(REPO / "scripts" / "benchmark.py"), "--quick", "--rows", "gat+ae",
+                               "--out", str(tmp_path / "out"), "--expe_dir", expe],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert (REPO / expe / "main" / "synthetic__gat-ae__seed1" / "results").is_dir()
+        text = (tmp_path / "out" / "main" / "synthetic__gat-ae__seed1.json").read_text()
+        assert str(REPO) not in text and str(tmp_path) not in text and expe in text
+    finally:
+        shutil.rmtree(REPO / expe, ignore_errors=True)
+
+
 def test_ablations_script_quick(tmp_path):
     from scripts.benchmark import ABLATIONS
 

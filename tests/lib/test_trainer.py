@@ -82,9 +82,9 @@ def test_commit_stamp_is_dirty_for_code_changes_only(tmp_path):
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
                        capture_output=True)
 
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "lib").mkdir()
-    for name in ("docs/RESULTS.md", "README.md", "lib/code.py"):
+    for folder in ("docs", "lib", "tests", "expe/results/bench"):
+        (tmp_path / folder).mkdir(parents=True)
+    for name in ("docs/RESULTS.md", "README.md", "lib/code.py", "tests/test_code.py", "expe/results/bench/cell.json"):
         (tmp_path / name).write_text("x\n")
     git("init", "-q")
     git("add", "-A")
@@ -93,6 +93,8 @@ def test_commit_stamp_is_dirty_for_code_changes_only(tmp_path):
     assert len(clean) == 40 and "+dirty" not in clean
     (tmp_path / "docs" / "RESULTS.md").write_text("a rewritten table\n")
     (tmp_path / "README.md").write_text("a rewritten headline\n")
+    (tmp_path / "tests" / "test_code.py").write_text("a new test\n")
+    (tmp_path / "expe" / "results" / "bench" / "cell.json").unlink()   # a cell moved aside to be rerun
     assert _read_git_commit(tmp_path / "lib") == clean
     (tmp_path / "lib" / "code.py").write_text("y\n")
     assert _read_git_commit(tmp_path / "lib") == clean + "+dirty"
