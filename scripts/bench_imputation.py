@@ -94,13 +94,14 @@ COLUMNS = (("mae", "MAE", "{:.4f}"), ("mse", "MSE", "{:.4f}"), ("mre", "MRE", "{
 
 def run_cell(flags: list[str], expe: Path) -> dict:
     """One impute.py run; its result JSON with wall time and peak memory, or why it could not run."""
-    expe.mkdir(parents=True, exist_ok=True)
+    where = ROOT / expe   # the runs' cwd is ROOT; a relative expe is under it, and names no machine folder
+    where.mkdir(parents=True, exist_ok=True)
     try:
-        seconds, peak = measured([sys.executable, "impute.py", *flags, "--expe_dir", str(expe)], expe / "bench.log")
+        seconds, peak = measured([sys.executable, "impute.py", *flags, "--expe_dir", str(expe)], where / "bench.log")
     except UserError as exc:   # keep impute.py's own one-line reason, without the log's path
         reason = str(exc).split("error: ", 1)[-1].split("; see ", 1)[0].split(" (", 1)[0]
         return {"flags": flags, "not_run": reason[:300]}
-    result = json.loads(next((expe / "results" / "imputation").glob("*.json")).read_text())
+    result = json.loads(next((where / "results" / "imputation").glob("*.json")).read_text())
     return {"flags": flags, "git_commit": result["git_commit"], "config": result["config"],
             "metrics": {**result["metrics"], **result["timing"], "wall_s": seconds, "peak_gb": peak}}
 
@@ -153,11 +154,12 @@ def run_robustness(data_root: str, quick: bool, out: Path, expe_root: Path, seed
     for seed in picked("--seeds", [1] if quick else ROBUSTNESS["seeds"], seeds):
         for dataset, base, tests in robustness_cells(data_root, quick, seed, only):
             expe = expe_root / "robustness" / f"{dataset}_seed{seed}"
-            trained = expe / "trained_with.txt"   # the flags of the detector trained there
+            where = ROOT / expe   # as in run_cell
+            trained = where / "trained_with.txt"   # the flags of the detector trained there
             if not trained.is_file() or trained.read_text() != " ".join(base):
-                expe.mkdir(parents=True, exist_ok=True)
+                where.mkdir(parents=True, exist_ok=True)
                 print(f"robustness: training gat+ae with LLM4IMP on {dataset}, seed {seed}", file=sys.stderr)
-                measured([sys.executable, "run.py", *base, "--expe_dir", str(expe)], expe / "bench.log")
+                measured([sys.executable, "run.py", *base, "--expe_dir", str(expe)], where / "bench.log")
                 trained.write_text(" ".join(base))
             for extra in tests:
                 name = "clean" if not extra else f"{extra[1]}_{extra[3]}_{extra[5]}"
@@ -165,8 +167,8 @@ def run_robustness(data_root: str, quick: bool, out: Path, expe_root: Path, seed
                 if path.is_file() and json.loads(path.read_text())["flags"] == [*base, *extra]:
                     continue
                 print(f"robustness: {dataset} seed {seed} {name}", file=sys.stderr)
-                measured([sys.executable, "test.py", *base, *extra, "--expe_dir", str(expe)], expe / "bench.log")
-                r = json.loads(next((expe / "results").glob("*_gat_ae.json")).read_text())
+                measured([sys.executable, "test.py", *base, *extra, "--expe_dir", str(expe)], where / "bench.log")
+                r = json.loads(next((where / "results").glob("*_gat_ae.json")).read_text())
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps({"dataset": dataset, "seed": seed, "scoring": name, "flags": [*base, *extra],
                                             "git_commit": r["git_commit"], "filled": r["data"]["filled_values"],
@@ -233,7 +235,7 @@ def main() -> None:
     suffix = "_quick" if args.quick else ""
     out = args.out or ROOT / "expe" / "results" / f"imputation_bench{suffix}"
     doc = args.doc or (out / "IMPUTATION.md" if args.quick else ROOT / "docs" / "IMPUTATION.md")
-    expe_root = args.expe_dir or ROOT / "expe" / f"imputation_bench{suffix}"
+    expe_root = args.expe_dir or Path("expe") / f"imputation_bench{suffix}"   # relative: see run_cell
     command = "python scripts/bench_imputation.py" + (" --quick" if args.quick else " --data_root ../shared/datasets")
     if args.robustness and args.rows:
         raise UserError("--rows picks imputers of the imputation grid; the robustness experiment has none to pick")

@@ -196,6 +196,7 @@ def run_cell(cell: Cell, proto: Protocol, data_root: str, expe_root: Path) -> di
             "metrics": {**metrics_of(result), "pred_mae": result["test_errors"]["pred_mae"], "train_s": train_s,
                         "windows_per_s": result["inference"]["windows_per_s"],
                         "peak_gb": max(train_gb, test_gb)},
+            "memory_gb": {"train": train_gb, "test": test_gb},   # which process the peak was
             "baselines": {name: metrics_of(b) for name, b in result.get("baselines", {}).items()}}
 
 

@@ -72,24 +72,29 @@ def test_benchmark_quick_runs_every_detector_and_resumes(tmp_path):
     assert len(cells) == len(DETECTORS)
     record = json.loads(cells[0].read_text())
     assert 0 <= record["metrics"]["vus_pr"] <= 1 and record["metrics"]["peak_gb"] > 0.1
+    assert record["metrics"]["peak_gb"] == max(record["memory_gb"].values())   # train's and test's peaks, both kept
     stamp = {p: p.stat().st_mtime for p in cells}
     again = bench(tmp_path)                                                   # nothing left to run
     assert again.returncode == 0 and "[1/" not in again.stderr
     assert {p: p.stat().st_mtime for p in cells} == stamp
 
 
-def test_a_relative_expe_dir_is_under_the_repo_from_any_cwd_and_no_cell_names_a_machine_folder(tmp_path):
+@pytest.mark.parametrize("script, row, run_dir, cell", [
+    ("benchmark.py", "gat+ae", "main/synthetic__gat-ae__seed1/results", "main/synthetic__gat-ae__seed1.json"),
+    ("bench_imputation.py", "mean", "synthetic__mean__seed1/results/imputation", "synthetic__mean__seed1.json")])
+def test_a_relative_expe_dir_is_under_the_repo_from_any_cwd_and_no_cell_names_a_machine_folder(
+        tmp_path, script, row, run_dir, cell):
     """The cells are committed, so they must name no folder of the machine that ran them."""
     import shutil
 
     expe = f"expe/bench_test_{tmp_path.name}"   # relative: under the repo, as the default is
     try:
-        done = subprocess.run([sys.executable, str(REPO / "scripts" / "benchmark.py"), "--quick", "--rows", "gat+ae",
+        done = subprocess.run([sys.executable, str(REPO / "scripts" / script), "--quick", "--rows", row,
                                "--out", str(tmp_path / "out"), "--expe_dir", expe],
                               cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert (REPO / expe / "main" / "synthetic__gat-ae__seed1" / "results").is_dir()
-        text = (tmp_path / "out" / "main" / "synthetic__gat-ae__seed1.json").read_text()
+        assert (REPO / expe / run_dir).is_dir()
+        text = (tmp_path / "out" / cell).read_text()
         assert str(REPO) not in text and str(tmp_path) not in text and expe in text
     finally:
         shutil.rmtree(REPO / expe, ignore_errors=True)
