@@ -15,6 +15,8 @@ README's results block) is rewritten from all the cell files at the end;
 `--report_only` rewrites it without running anything. To check that cells
 reproduce, move their JSONs aside, rerun, and `--compare` the two: it lists
 each quality metric that changed (timing and memory are not compared).
+Where only an earlier report's table survives, `--compare_table OLD.md` sets
+the cells' means beside it, row by row, and gives the largest differences.
 """
 from __future__ import annotations
 
@@ -374,6 +376,60 @@ def compare_runs(before: Path, after: Path) -> tuple[list[str], bool]:
     return lines, same == len(paths)
 
 
+def parse_table(text: str) -> dict[tuple[str, str], dict[str, tuple[float, float, int]]]:
+    """An earlier report's 'All rows' table read back into `summarise`'s form: (dataset, row) ->
+    {metric: (mean, std, seeds)}, std NaN where the table gives none. Other tables are skipped."""
+    keys = {header: key for key, header, _ in COLUMNS}
+    head, out = None, {}
+    for line in text.splitlines():
+        if not line.startswith("| "):
+            continue   # prose, or a table's |---| line
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[:3] == ["data", "detector", "seeds"]:
+            head = cells
+            continue
+        if head is None or len(cells) != len(head):
+            head = None   # a row of another table
+            continue
+        row = dict(zip(head, cells))
+        n = int(row["seeds"])
+        out[(row["data"], row["detector"])] = {
+            keys[h]: (float(v.partition("±")[0]), float(v.partition("±")[2] or "nan"), n)
+            for h, v in row.items() if h in keys and v != "-"}
+    return out
+
+
+def compare_tables(then: dict, now: dict) -> list[str]:
+    """Each row both hold, metric by metric, as 'now (seeds) / then ± std (seeds)'; then per metric
+    the largest difference of the means (quality metrics) or the range of now/then (timing and
+    memory), with the row it occurs on."""
+    common = [key for key in now if key in then]
+    if not common:
+        raise UserError("--compare_table: no row of the table is among the cells run")
+    lines, spread = [], {}
+    for key in common:
+        parts = []
+        for k, header, f in COLUMNS:
+            if k not in now[key] or k not in then[key]:
+                continue
+            (m, _, n), (m0, s0, n0) = now[key][k], then[key][k]
+            parts.append(f"{header} {f.format(m)} ({n}) / {fmt((m0, s0, n0), f)} ({n0})")
+            change = m / m0 if k in MACHINE_BOUND and m0 else m - m0
+            spread.setdefault(k, []).append((change, " ".join(key)))
+        lines.append(f"{' '.join(key)}: " + "; ".join(parts))
+    lines.append(f"{len(common)} rows in both; now against then:")
+    for k, header, f in COLUMNS:
+        if k not in spread:
+            continue
+        if k in MACHINE_BOUND:
+            lo, hi = min(spread[k]), max(spread[k])
+            lines.append(f"  {header}: now/then from {lo[0]:.2f} ({lo[1]}) to {hi[0]:.2f} ({hi[1]})")
+        else:
+            worst = max(spread[k], key=lambda c: abs(c[0]))
+            lines.append(f"  {header}: largest |now - then| {f.format(abs(worst[0]))} ({worst[1]})")
+    return lines
+
+
 def code_commits(records: list[dict]) -> str:
     """The commits the cells ran at, sorted, with what '+dirty' means when one of them has it."""
     commits = sorted({r["git_commit"] for r in records if "git_commit" in r})
@@ -442,6 +498,9 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, default=None, metavar="FOLDER",
                         help="only compare: the cell JSONs in FOLDER (an earlier run of the grid, moved aside) "
                              "against those of the same name under --out; exit 1 if any differs")
+    parser.add_argument("--compare_table", type=Path, default=None, metavar="MARKDOWN",
+                        help="only compare: the means of the cells under --out against the 'All rows' table "
+                             "of an earlier report (e.g. from `git show REV:docs/ABLATIONS.md`)")
     args = parser.parse_args()
     proto = QUICK if args.quick else FULL
     out = args.out or ROOT / "expe" / "results" / ("bench_quick" if args.quick else "bench")
@@ -454,6 +513,13 @@ def main() -> None:
         lines, all_same = compare_runs(args.compare, out / args.grid)
         print("\n".join(lines))
         sys.exit(0 if all_same else 1)
+    if args.compare_table:
+        if not args.compare_table.is_file():
+            raise UserError(f"--compare_table {args.compare_table}: no such file")
+        datasets = proto.datasets if args.grid == "main" else proto.ablation_datasets
+        now = summarise(load_records(out / args.grid), datasets)
+        print("\n".join(compare_tables(parse_table(args.compare_table.read_text()), now)))
+        return
     command = "python scripts/benchmark.py" + (" --grid ablations" if args.grid == "ablations" else "") + \
               (" --quick" if args.quick else " --data_root ../shared/datasets")
     if not args.report_only:

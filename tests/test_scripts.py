@@ -220,6 +220,28 @@ def test_compare_cli_exits_1_on_a_difference_and_fails_in_one_line_on_an_empty_f
     assert differs.returncode == 1 and "x: DIFFERS vus_pr 0.1 -> 0.2" in differs.stdout, differs.stderr
 
 
+def test_a_written_table_reads_back_and_compares_with_the_cells_run_since(tmp_path):
+    from scripts.benchmark import compare_tables, markdown_table, parse_table
+
+    then = {("SMD", "base"): {"f1": (0.668, 0.014, 3), "vus_pr": (0.249, 0.002, 3), "train_s": (159.0, 9.0, 3)},
+            ("MSL", "base"): {"f1": (0.566, float("nan"), 1), "vus_pr": (0.184, float("nan"), 1)}}
+    text = "# Title\n\n| data | STAMP gat+ae PA-F1 |\n|---|---|\n| SMD | 0.5 |\n\n" + \
+        markdown_table(then, ["base"], ["SMD", "MSL"]) + "\n\nprose | with a bar\n"
+    read = parse_table(text)
+    assert read.keys() == then.keys() and read[("SMD", "base")] == then[("SMD", "base")]
+    assert read[("MSL", "base")]["f1"][0] == 0.566 and np.isnan(read[("MSL", "base")]["f1"][1])
+    now = {("SMD", "base"): {"f1": (0.676, 0.001, 2), "vus_pr": (0.252, 0.003, 2), "train_s": (174.9, 3.0, 2)},
+           ("SMD", "new row"): {"f1": (0.1, 0.0, 2)}}
+    lines = compare_tables(read, now)
+    assert lines[0] == "SMD base: PA-F1 0.676 (2) / 0.668 ± 0.014 (3); VUS-PR 0.252 (2) / 0.249 ± 0.002 (3); " \
+                       "train s 175 (2) / 159 ± 9 (3)"
+    assert lines[1:] == ["1 rows in both; now against then:", "  PA-F1: largest |now - then| 0.008 (SMD base)",
+                         "  VUS-PR: largest |now - then| 0.003 (SMD base)",
+                         "  train s: now/then from 1.10 (SMD base) to 1.10 (SMD base)"]
+    with pytest.raises(UserError, match="no row of the table"):
+        compare_tables(read, {("SKAB", "base"): now[("SMD", "base")]})
+
+
 def test_a_side_run_into_another_out_leaves_docs_and_readme_alone(tmp_path):
     kept = {path: path.read_text() for path in (REPO / "README.md", REPO / "docs" / "RESULTS.md")}
     done = cli("scripts/benchmark.py", "--report_only", "--out", str(tmp_path / "out"))
