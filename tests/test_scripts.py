@@ -220,7 +220,7 @@ def test_compare_cli_exits_1_on_a_difference_and_fails_in_one_line_on_an_empty_f
     assert differs.returncode == 1 and "x: DIFFERS vus_pr 0.1 -> 0.2" in differs.stdout, differs.stderr
 
 
-def test_a_written_table_reads_back_and_compares_with_the_cells_run_since(tmp_path):
+def test_a_written_table_reads_back_and_compares_with_the_cells_run_since():
     from scripts.benchmark import compare_tables, markdown_table, parse_table
 
     then = {("SMD", "base"): {"f1": (0.668, 0.014, 3), "vus_pr": (0.249, 0.002, 3), "train_s": (159.0, 9.0, 3)},
