@@ -75,6 +75,10 @@ class Protocol:
     note: str
     dataset_flags: dict[str, list[str]] = field(default_factory=dict)   # after `train`, so they win
 
+    def grid_datasets(self, grid: str) -> dict[str, list[str]]:
+        """The datasets (-> entities) of the main grid or of the ablation grid."""
+        return self.datasets if grid == "main" else self.ablation_datasets
+
 
 FULL = Protocol(
     datasets={"SMD": ["machine-1-2", "machine-2-1", "machine-3-2"], "MSL": [""], "SMAP": [""], "SKAB": [""],
@@ -230,7 +234,7 @@ def picked(flag: str, grid: Iterable, asked: list | None) -> list:
 
 def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None,
          seeds: list[int] | None = None, rows: list[str] | None = None) -> list[Cell]:
-    datasets = proto.datasets if grid == "main" else proto.ablation_datasets
+    datasets = proto.grid_datasets(grid)
     detectors = picked("--rows", DETECTORS if grid == "main" else ABLATIONS, rows)
     found = {}
     for dataset in picked("--datasets", datasets, only):
@@ -440,7 +444,7 @@ def code_commits(records: list[dict]) -> str:
 
 def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str, readme: Path | None) -> None:
     records = load_records(out / grid)
-    datasets = proto.datasets if grid == "main" else proto.ablation_datasets
+    datasets = proto.grid_datasets(grid)
     summary = summarise(records, datasets)
     names = list(DETECTORS) + ["baseline random", "baseline pca", "baseline iforest"] if grid == "main" \
         else list(ABLATIONS)
@@ -516,8 +520,7 @@ def main() -> None:
     if args.compare_table:
         if not args.compare_table.is_file():
             raise UserError(f"--compare_table {args.compare_table}: no such file")
-        datasets = proto.datasets if args.grid == "main" else proto.ablation_datasets
-        now = summarise(load_records(out / args.grid), datasets)
+        now = summarise(load_records(out / args.grid), proto.grid_datasets(args.grid))
         print("\n".join(compare_tables(parse_table(args.compare_table.read_text()), now)))
         return
     command = "python scripts/benchmark.py" + (" --grid ablations" if args.grid == "ablations" else "") + \
