@@ -20,7 +20,8 @@ from lib.checkpoint import run_paths
 from lib.config import Config, add_config_flags, overrides_from_args
 from lib.data import prepare
 from lib.errors import UserError, cli_main
-from lib.evaluate import explain, get_final_result, judge, scores_to_time
+from lib.data.windows import last_windows, window_labels
+from lib.evaluate import Labels, explain, get_final_result, judge, scores_to_time
 from lib.metrics import hit_rate
 from lib.report import MEAN_COLUMNS, format_table, plot_scores, write_json
 from lib.scoring import BRANCHES, window_errors
@@ -34,6 +35,7 @@ from run import entities_of
 # is not in the checkpoint, so its precision may differ at scoring (bfloat16
 # scores several times faster on CPU) and its prefix cache may be off.
 SCORING_FLAGS = {"test_alpha", "test_beta", "test_gamma", "topk", "score_norm", "norm_source", "score_agg",
+                 "score_span", "stamp_labels", "calib_windows", "clip_test",
                  "smooth", "search_steps", "vus_window", "pot_q", "pot_level", "val_quantile", "data_root", "device", "threads", "eval_batch_size", "expe_dir",
                  "nan_policy", "resume", "epochs", "patience", "max_val_windows", "llm_dtype", "llm_prefix_cache",
                  # the robustness experiment fills gaps made at test time; llm4imp needs the imputer run.py trained
@@ -50,6 +52,20 @@ def config_from_checkpoint(ckpt: dict, typed: dict, path: Path) -> Config:
     cfg = stored.replace(**{k: v for k, v in typed.items() if k in SCORING_FLAGS})
     cfg.validate()
     return cfg
+
+
+def check_scaler(ckpt: dict, data, path: Path) -> None:
+    """The min-max scaler recomputed from the data must be the one the checkpoint was trained
+    with: another (a changed file, another --nan_policy or --impute) would feed the models
+    data on another scale, silently."""
+    for key, now in (("scaler_min", data.scaler_min), ("scaler_scale", data.scaler_scale)):
+        then = np.asarray(ckpt[key], dtype=np.float64)
+        now = np.asarray(now, dtype=np.float64)
+        if then.shape != now.shape or not np.allclose(then, now, rtol=1e-9, atol=1e-12):
+            bad = int(np.argmax(np.abs(then - now))) if then.shape == now.shape else 0
+            raise UserError(f"{path}: the training data's scaler differs from the one it was trained with "
+                            f"({key} of feature {bad}: {then.ravel()[bad]:.6g} then, {now.ravel()[bad]:.6g} now); "
+                            "same files, --nan_policy and --impute as at training?")
 
 
 def load_models(ckpt: dict, cfg: Config, n_features: int, device: torch.device, path: Path):
@@ -73,12 +89,16 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
     device = pick_device(cfg.device)
     data = prepare(cfg)
     pred, recon = load_models(ckpt, cfg, data.n_features, device, path)
-    val_err = window_errors(pred, recon, data.val.to(device), cfg, max_windows=cfg.max_val_windows)
+    check_scaler(ckpt, data, path)
+    # consecutive windows, so that the trailing smoothing and POT's tail see the series as it runs
+    calib = last_windows(data.val, cfg.window_size, cfg.calib_windows)
+    val_err = window_errors(pred, recon, calib.to(device), cfg)
     test_err = window_errors(pred, recon, data.test.to(device), cfg)
     n_windows = test_err["pred"].shape[0]
     window = vus_window(cfg, data)
-    res = get_final_result(test_err, val_err, data.test_labels_orig, cfg, data.test.shape[0], window)
-    baselines = judge_baselines(baseline_names, data, cfg, window)
+    labels = Labels(orig=data.test_labels_orig, model=data.test_labels)
+    res = get_final_result(test_err, val_err, labels, cfg, window)
+    baselines = judge_baselines(baseline_names, data, cfg, window, calib)
     root_cause = root_cause_of(res, data, cfg, explain_k)
     m = res["metrics"]
     inference = {"windows": n_windows, "seconds": test_err["seconds"],
@@ -91,22 +111,49 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
              n_windows, test_err["seconds"], mae["pred_mae"], mae["recon_mae"])
     write_json({"config": cfg.to_dict(), "seed": cfg.seed, "git_commit": checkpoint.git_commit(),
                 "checkpoint": str(path), "trained_epoch": ckpt["epoch"], "trained_git_commit": ckpt.get("git_commit"),
-                "protocol": "STAMP: best-F1 threshold searched on the test labels (oracle), with point adjustment",
+                "protocol": "STAMP: best-F1 threshold searched on the test labels (oracle), with point adjustment, "
+                            f"over {'window' if cfg.stamp_labels == 'window' else 'per-step'} labels",
                 "metrics": m, "by_score_agg": res["by_score_agg"], "beyond_pa": res["beyond_pa"],
                 "label_free": res["label_free"], "baselines": baselines, "root_cause": root_cause,
                 "inference": inference,
                 "test_errors": mae, "data": {"source": data.source, "test_steps": int(data.test_labels_orig.size),
                                              "impute": cfg.impute, "filled_values": data.filled,
                                              "test_missing": [cfg.test_missing_rate, cfg.test_missing_pattern],
-                         "anomaly_ratio": float(data.test_labels_orig.mean())}}, paths["result"])
+                         "anomaly_ratio": float(data.test_labels_orig.mean()),
+                         "calibration_windows": int(val_err["pred"].shape[0])}}, paths["result"])
+    save_scores(res, labels, cfg, window, paths["scores"])
     lf = res["label_free"]
-    plot_scores(res["score"], data.test_labels_orig,
-                {"best-F1 threshold, PA (oracle)": m["threshold"], "POT (label-free)": lf["pot"]["threshold"],
-                 f"validation {cfg.val_quantile:g} quantile": lf["val_quantile"]["threshold"]},
-                f"{cfg.data_tag} {cfg.model_name}: F1(PA) {m['f1']:.3f}", paths["plot"], res["beyond_pa"]["pa_k"])
-    log.info("results: %s, %s", paths["result"], paths["plot"])
+    log.info("label-free: %s threshold %.4g on %d consecutive validation windows (%d above the %g quantile)",
+             lf["pot"]["method"], lf["pot"]["threshold"], lf["pot"]["n_calibration"], lf["pot"]["n_excess"],
+             cfg.pot_level)
+    # the label-free thresholds belong to the validation-normalised score: drawn only on that scale
+    lines = {"best-F1 threshold, PA (oracle)": m["threshold"]}
+    if cfg.norm_source == "val":
+        lines.update({f"{lf['pot']['method'].split()[0].upper()} (label-free)": lf["pot"]["threshold"],
+                      f"validation {cfg.val_quantile:g} quantile": lf["val_quantile"]["threshold"]})
+    plot_scores(res["score"], data.test_labels_orig, lines, f"{cfg.data_tag} {cfg.model_name}: F1(PA) {m['f1']:.3f}",
+                paths["plot"], res["beyond_pa"]["pa_k"])
+    log.info("results: %s, %s, %s", paths["result"], paths["scores"], paths["plot"])
     return [table_row(cfg.data_tag, cfg.model_name, res, inference["ms_per_window"]),
             *(table_row(cfg.data_tag, f"baseline {name}", b, float("nan")) for name, b in baselines.items())]
+
+
+def save_scores(res: dict, labels: Labels, cfg: Config, window: int, path: Path) -> None:
+    """Every score behind the result, for tools of one's own (TSB-AD's `get_metrics` among them):
+    per original step `score`, `free_score` (validation-normalised), `label`, `feature_<branch>`
+    `[T, N]`; per window `window_score`, `window_label`; the thresholds and VUS's window."""
+    m, lf = res["metrics"], res["label_free"]
+    arrays = {"score": res["score"], "free_score": res["free_score"], "label": labels.orig.astype(np.int8),
+              "window_score": res["window_score"],
+              "window_label": window_labels(labels.model, cfg.window_size).astype(np.int8),
+              **{f"feature_{k}": v.astype(np.float32) for k, v in res["feature_scores"].items()},
+              "threshold_pa": m["threshold"], "threshold_pot": lf["pot"]["threshold"],
+              "threshold_val_quantile": lf["val_quantile"]["threshold"], "vus_window": int(window),
+              "down_len": int(cfg.down_len), "window_size": int(cfg.window_size)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
 
 
 def root_cause_of(res: dict, data, cfg: Config, explain_k: int) -> dict:
@@ -133,33 +180,38 @@ def table_row(data: str, model: str, judged: dict, ms_per_window: float) -> dict
     return {"data": data, "model": model, **judged["metrics"], "f1_no_pa": extra["no_pa"]["f1"],
             "pa%k_auc": extra["pa_k"]["auc"], "auc_roc": extra["auc_roc"], "auc_pr": extra["auc_pr"],
             "aff_f1": extra["affiliation"]["f1"], "vus_roc": extra["vus_roc"], "vus_pr": extra["vus_pr"],
-            "pot_f1_pa": pot["pa"]["f1"], "pot_f1": pot["no_pa"]["f1"], "ms/window": ms_per_window}
+            "pot_f1_pa": pot["pa"]["f1"], "pot_f1": pot["no_pa"]["f1"],
+            "pot": "pot" if pot["method"] == "pot" else "q", "ms/window": ms_per_window}
 
 
-def judge_baselines(names: list[str], data, cfg: Config, window: int) -> dict[str, dict]:
-    """Each baseline through the same windows and metrics as the model (`lib/baselines.py`)."""
+def judge_baselines(names: list[str], data, cfg: Config, window: int, calib: torch.Tensor) -> dict[str, dict]:
+    """Each baseline through the same windows and metrics as the model (`lib/baselines.py`),
+    its label-free thresholds calibrated on the same validation windows `calib`."""
     out = {}
     T = data.test_labels_orig.shape[0]
+    labels = Labels(orig=data.test_labels_orig, model=data.test_labels)
     for name in names:
-        (val_s, _), (test_s, test_feats) = baseline_scores(name, data.train, [data.val, data.test], cfg)
-        judged = judge(test_s, val_s, data.test_labels_orig, cfg, data.test.shape[0], window)
+        (val_s, _), (test_s, test_feats) = baseline_scores(name, data.train, [calib, data.test], cfg)
+        judged = judge(test_s, val_s, labels, cfg, window)
         feats = None if test_feats is None else scores_to_time(test_feats, cfg, data.test.shape[0], T)
-        out[name] = {**{k: v for k, v in judged.items() if k != "score"},
+        out[name] = {**{k: v for k, v in judged.items() if k not in ("score", "window_score", "free_score")},
                      "root_cause": hit_rates(feats, data.interpretation)}
     return out
 
 
 RESULT_LEGEND = """
-precision .. delay: STAMP's protocol, the best-F1 threshold searched on the test labels (an oracle), with point
-adjustment. f1_no_pa: the same search without adjustment. pa%k_auc: area under the best F1 over PA%K, K = 0..100 %.
-aff_f1: the best affiliation F. auc_*, vus_*: threshold-free. pot_f1_pa, pot_f1: label-free, at the POT threshold
-fitted on validation scores, with and without adjustment."""
+precision .. delay: STAMP's protocol, the best-F1 threshold searched on the test labels (an oracle) over its grid of
+--search_steps, with point adjustment, over window labels (--stamp_labels window; delay in windows). Every other
+column is over the original steps: f1_no_pa, the exact best F1 without adjustment. pa%k_auc: area under the best F1
+over PA%K, K = 0..100 %. aff_f1: the best affiliation F. auc_*, vus_*: threshold-free. pot_f1_pa, pot_f1: label-free,
+at the POT threshold fitted on validation scores, with and without adjustment; 'q' marks a POT that fell back to
+its --pot_level quantile."""
 
 
 def vus_window(cfg: Config, data) -> int:
-    """`--vus_window`, or TSB-AD's choice: the dominant period of the first test feature (in
-    original steps, so scaled back by the down-sampling)."""
-    return cfg.vus_window or find_period(data.test[:, 0, 0].cpu().numpy()) * cfg.down_len
+    """`--vus_window`, or TSB-AD's choice: the dominant period of the first feature of the raw
+    test series (unscaled, at its own resolution), as its `find_length_rank` is run."""
+    return cfg.vus_window or find_period(data.test_raw_first)
 
 
 @cli_main

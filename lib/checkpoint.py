@@ -23,6 +23,7 @@ def run_paths(cfg) -> dict[str, Path]:
         "last": root / "pth" / f"last_model_{stem}.pth",
         "log": root / "log" / f"{stem}.log",
         "result": root / "results" / f"{stem}.json",
+        "scores": root / "results" / f"{stem}.npz",
         "plot": root / "results" / f"{stem}.png",
         "imputer": root / "pth" / f"imputer_{stem}.pypots",
     }

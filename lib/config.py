@@ -35,7 +35,8 @@ class Config:
     nan_policy: str = field(default="refuse", metadata={"help": "refuse | fill: what to do with NaN/inf in the data"})
     impute: str = field(default="none", metadata={"help": "fill gaps before scaling: none (see --nan_policy) | linear | "
                                                           "locf | llm4imp (trained on train, saved beside the checkpoint)"})
-    clip_test: bool = field(default=True, metadata={"help": "clip scaled test data to the train range [0, 1]"})
+    clip_test: bool = field(default=False, metadata={"help": "clip scaled test data to the train range [0, 1] (STAMP "
+                                                             "does not; a scoring flag)"})
     label_col: str = field(default="label", metadata={"help": "label column of the generic CSV format"})
     syn_features: int = field(default=8, metadata={"help": "synthetic: number of features"})
     syn_train_len: int = field(default=4000, metadata={"help": "synthetic: train length"})
@@ -120,9 +121,22 @@ class Config:
     test_beta: float = field(default=0.3, metadata={"help": "weight of the reconstruction error"})
     test_gamma: float = field(default=0.3, metadata={"help": "weight of the adversarial error"})
     topk: int = field(default=1, metadata={"help": "features summed into the window score"})
-    score_norm: str = field(default="iqr", metadata={"help": "iqr (median/IQR) | std (mean/std) per-feature normalisation"})
-    norm_source: str = field(default="val", metadata={"help": "val | test: where the normalisation statistics come from"})
-    score_agg: str = field(default="max", metadata={"help": "max | sum | mean over the n_pred horizon steps"})
+    score_norm: str = field(default="std", metadata={"help": "std (mean/std, STAMP's test.py) | iqr (median/IQR) "
+                                                             "per-feature normalisation"})
+    norm_source: str = field(default="test", metadata={"help": "test (STAMP: the test errors' own statistics) | val: "
+                                                                "where the STAMP-protocol score's normalisation "
+                                                                "statistics come from (label-free thresholds always "
+                                                                "use validation statistics)"})
+    score_span: str = field(default="window", metadata={"help": "window (STAMP) | horizon: steps of each window whose "
+                                                               "reconstruction and adversarial errors are scored"})
+    stamp_labels: str = field(default="window", metadata={"help": "window (STAMP: a window is anomalous when any of its "
+                                                                 "steps is; metrics over windows) | step (each window's "
+                                                                 "score on its last step, metrics over the original "
+                                                                 "steps): the labels of the STAMP-protocol columns"})
+    calib_windows: int = field(default=0, metadata={"help": "test.py: the last N consecutive validation windows give the "
+                                                              "validation statistics and calibrate the label-free "
+                                                              "thresholds (0 = all)"})
+    score_agg: str = field(default="max", metadata={"help": "max | sum | mean over each window's scored steps"})
     smooth: int = field(default=4, metadata={"help": "trailing mean over this many windows (1 = none)"})
     search_steps: int = field(default=500, metadata={"help": "thresholds tried by the best-F1 search"})
     pot_q: float = field(default=1e-3, metadata={"help": "label-free POT threshold: tail probability of a normal score"})
@@ -170,7 +184,8 @@ class Config:
                    "llm_prompt_mode": ("none", "dataset", "stats_short", "stats"),
                    "llm_backend": ("gpt2", "llama", "bert"), "missing_pattern": ("point", "block", "subseq"),
                    "test_missing_pattern": ("point", "block", "subseq"), "imp_series": ("train", "both"),
-                   "impute": ("none", "linear", "locf", "llm4imp")}
+                   "impute": ("none", "linear", "locf", "llm4imp"), "score_span": ("window", "horizon"),
+                   "stamp_labels": ("window", "step")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{name} must be one of {'|'.join(allowed)}, got {getattr(self, name)!r}")
@@ -178,6 +193,8 @@ class Config:
             raise UserError("--down_len, --batch_size, --eval_batch_size and --topk must be >= 1, --epochs >= 0")
         if not (0 < self.pot_q < 1 and 0 < self.pot_level < 1 and 0 < self.val_quantile <= 1):
             raise UserError("--pot_q and --pot_level must lie in (0, 1), --val_quantile in (0, 1]")
+        if self.calib_windows < 0:
+            raise UserError(f"--calib_windows must be >= 0 (0 = all validation windows), got {self.calib_windows}")
         if self.vus_window < 0:
             raise UserError(f"--vus_window must be >= 0 (0 = the test series' period), got {self.vus_window}")
         if self.pred_model == "llm" and self.llm_patch_len > self.context_len:

@@ -1,19 +1,23 @@
 """STAMP's `get_final_result`, composed from scoring, thresholds and metrics.
 
-Window scores are mapped back to the steps of the original test series
-(undoing windowing and down-sampling), so the scores, labels and plots all
-align with the series the user gave.
+STAMP's protocol columns are computed as STAMP computes them, over window
+scores and window labels (`--stamp_labels`). Every other view maps window
+scores back to the steps of the original test series (undoing windowing and
+down-sampling), so the scores, per-step labels and plots align with the
+series the user gave.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from lib.affiliation import best_affiliation
-from lib.data.windows import upsample, window_to_time
+from lib.data.windows import upsample, window_labels, window_to_time
 from lib.metrics import segments
 from lib.scoring import window_scores
-from lib.thresholds import best_f1, best_f1_pa, f1_at, pa_k_curve, pot_threshold, quantile_threshold
+from lib.thresholds import best_f1_exact, best_f1_pa, f1_at, pa_k_curve, pot_threshold, quantile_threshold
 from lib.vus import vus
 
 
@@ -22,58 +26,93 @@ def scores_to_time(scores: np.ndarray, cfg, n_down: int, n_orig: int) -> np.ndar
     return upsample(window_to_time(scores, cfg.window_size, n_down), cfg.down_len, n_orig)
 
 
-def get_final_result(test_err: dict[str, np.ndarray], val_err: dict[str, np.ndarray], labels: np.ndarray,
-                     cfg, n_down: int, vus_window: int) -> dict:
+@dataclass
+class Labels:
+    """The test labels at both resolutions: `orig` `[T]` of the series the user gave, `model`
+    `[T']` after down-sampling (STAMP's window labels are built from these)."""
+    orig: np.ndarray
+    model: np.ndarray
+
+
+def get_final_result(test_err: dict[str, np.ndarray], val_err: dict[str, np.ndarray], labels: Labels,
+                     cfg, vus_window: int) -> dict:
     """Scores, the STAMP-protocol metrics (best-F1 with point adjustment) and the views beside them.
 
-    labels: `[T]` of the original test series; n_down: test length at model
-    resolution; vus_window: VUS's buffer length. Returns `{"score": [T],
-    "feature_scores": {pred|recon|adv|combined: [T, N]}, "metrics": {...}, "by_score_agg": {max|sum|mean:
-    metrics}, "beyond_pa": {...}, "label_free": {...}}`.
+    Two scores come from the same errors. STAMP's (`--norm_source test`: normalised by the test
+    errors' own statistics) gives the STAMP-protocol, no-PA, PA%K, affiliation, AUC and VUS
+    columns. The label-free thresholds are fitted on validation scores and applied to a test
+    score normalised by validation statistics, so no number called label-free uses the test
+    series (with `--norm_source val` the two scores are one).
+
+    Returns `{"score": [T], "window_score": [W], "free_score": [T], "feature_scores":
+    {pred|recon|adv|combined: [T, N]}, "metrics": {...}, "by_score_agg": {max|sum|mean: metrics},
+    "beyond_pa": {...}, "label_free": {...}}`.
     """
     ref = test_err if cfg.norm_source == "test" else val_err
-    T = labels.shape[0]
     s, feats = window_scores(test_err, ref, cfg)
-    val_score, _ = window_scores(val_err, ref, cfg)
-    judged = judge(s, val_score, labels, cfg, n_down, vus_window)
+    free = s if cfg.norm_source == "val" else window_scores(test_err, val_err, cfg)[0]
+    val_score, _ = window_scores(val_err, val_err, cfg)
+    judged = judge(s, val_score, labels, cfg, vus_window, free)
     by_agg = {cfg.score_agg: judged["metrics"]}
     for agg in {"max", "sum", "mean"} - {cfg.score_agg}:
         s_agg, _ = window_scores(test_err, ref, cfg, score_agg=agg)
-        by_agg[agg] = best_f1_pa(scores_to_time(s_agg, cfg, n_down, T), labels, cfg.search_steps)
+        by_agg[agg] = stamp_protocol(s_agg, labels, cfg)
+    n_down = labels.model.shape[0]
     return {**judged, "by_score_agg": by_agg,
-            "feature_scores": {k: scores_to_time(v, cfg, n_down, T) for k, v in feats.items()}}
+            "feature_scores": {k: scores_to_time(v, cfg, n_down, labels.orig.shape[0]) for k, v in feats.items()}}
 
 
-def judge(window_score: np.ndarray, val_score: np.ndarray, labels: np.ndarray, cfg, n_down: int,
-          vus_window: int) -> dict:
-    """Every metric of one detector: test window scores `[W]` are mapped to the steps of the
-    original series `[T]` (labels); validation window scores set the label-free thresholds.
-    Returns `{"score": [T], "metrics": STAMP protocol, "beyond_pa": {...}, "label_free": {...}}`."""
-    score = scores_to_time(window_score, cfg, n_down, labels.shape[0])
-    metrics = best_f1_pa(score, labels, cfg.search_steps)
-    return {"score": score, "metrics": metrics,
-            "beyond_pa": beyond_point_adjustment(score, labels, metrics["threshold"], cfg.search_steps, vus_window),
-            "label_free": label_free(score, labels, val_score, cfg)}
+def stamp_protocol(window_score: np.ndarray, labels: Labels, cfg) -> dict:
+    """STAMP's best-F1 with point adjustment on its threshold grid. `--stamp_labels window`
+    (STAMP): over the window scores `[W]` against its window labels (a window is anomalous when
+    any of its steps is, at model resolution); `step`: over the per-step score of the original
+    series. The delay is in those units (windows or steps)."""
+    if cfg.stamp_labels == "window":
+        out = best_f1_pa(window_score, window_labels(labels.model, cfg.window_size), cfg.search_steps)
+    else:
+        score = scores_to_time(window_score, cfg, labels.model.shape[0], labels.orig.shape[0])
+        out = best_f1_pa(score, labels.orig, cfg.search_steps)
+    return {**out, "labels": cfg.stamp_labels}
+
+
+def judge(window_score: np.ndarray, val_score: np.ndarray, labels: Labels, cfg, vus_window: int,
+          free_window_score: np.ndarray | None = None) -> dict:
+    """Every metric of one detector from its test window scores `[W]`: the STAMP protocol
+    (`stamp_protocol`), the per-step views of the original series beside it, and the label-free
+    thresholds fitted on the validation window scores `val_score` and applied to
+    `free_window_score` (default: `window_score`). Returns `{"score": [T], "window_score": [W],
+    "free_score": [T], "metrics": STAMP protocol, "beyond_pa": {...}, "label_free": {...}}`."""
+    n_down, T = labels.model.shape[0], labels.orig.shape[0]
+    score = scores_to_time(window_score, cfg, n_down, T)
+    free = score if free_window_score is None else scores_to_time(free_window_score, cfg, n_down, T)
+    metrics = stamp_protocol(window_score, labels, cfg)
+    return {"score": score, "window_score": window_score, "free_score": free, "metrics": metrics,
+            "beyond_pa": beyond_point_adjustment(score, labels.orig, metrics["threshold"], cfg.search_steps,
+                                                 vus_window),
+            "label_free": label_free(free, labels.orig, val_score, cfg)}
 
 
 def label_free(score: np.ndarray, labels: np.ndarray, val_score: np.ndarray, cfg) -> dict:
-    """Thresholds fitted on validation scores alone (no test labels), and their F1 on the
-    test score `[T]`, with and without point adjustment."""
-    thresholds = {"pot": pot_threshold(val_score, cfg.pot_q, cfg.pot_level),
-                  "val_quantile": quantile_threshold(val_score, cfg.val_quantile)}
-    return {name: {"threshold": t, "pa": f1_at(score, labels, t, k=0.0), "no_pa": f1_at(score, labels, t, k=1.0)}
-            for name, t in thresholds.items()}
+    """Thresholds fitted on validation scores alone (no test labels, no test statistics), and
+    their F1 on the test score `[T]`, with and without point adjustment. `pot.method` says
+    whether POT fitted a tail or fell back to its `--pot_level` quantile."""
+    pot = pot_threshold(val_score, cfg.pot_q, cfg.pot_level)
+    thresholds = {"pot": (pot["threshold"], {k: v for k, v in pot.items() if k != "threshold"}),
+                  "val_quantile": (quantile_threshold(val_score, cfg.val_quantile), {"method": "quantile"})}
+    return {name: {"threshold": t, **info, "pa": f1_at(score, labels, t, k=0.0), "no_pa": f1_at(score, labels, t, k=1.0)}
+            for name, (t, info) in thresholds.items()}
 
 
 def beyond_point_adjustment(score: np.ndarray, labels: np.ndarray, pa_threshold: float, steps: int,
                             vus_window: int) -> dict:
     """The views that point adjustment hides, on the same per-step score `[T]`:
-    F1 without PA (at its own best threshold and at the PA one), the PA%K
+    F1 without PA (exact: at its best over every distinct score, as TSB-AD; and at the PA
+    threshold), the PA%K
     curve with its area, the best affiliation precision/recall/F (over 100
     thresholds, as TSB-AD), the threshold-free AUC-ROC and AUC-PR (scikit-learn's
     `roc_auc_score` and `average_precision_score`, as TSB-AD), and VUS-ROC,
     VUS-PR with buffers up to `vus_window` steps."""
-    out = {"no_pa": best_f1(score, labels, steps, k=1.0), "no_pa_at_pa_threshold": f1_at(score, labels, pa_threshold),
+    out = {"no_pa": best_f1_exact(score, labels), "no_pa_at_pa_threshold": f1_at(score, labels, pa_threshold),
            "pa_k": pa_k_curve(score, labels, steps)}
     one_class = labels.min() == labels.max()  # AUCs are undefined without both classes
     out["auc_roc"] = float("nan") if one_class else float(roc_auc_score(labels, score))

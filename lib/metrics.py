@@ -92,15 +92,15 @@ def hit_rate(feature_scores: np.ndarray, interpretation: list[tuple[int, int, li
     the share of its responsible features found among the floor(P * |responsible|)
     highest-scoring features; averaged over all those steps.
 
-    feature_scores `[T, N]`; interpretation: `(start, end inclusive, [feature indices])`.
-    NaN when there is nothing to interpret.
+    feature_scores `[T, N]`; interpretation: `(start, end exclusive, [feature indices])`, the
+    convention of SMD's files. NaN when there is nothing to interpret.
     """
     rates = []
     for start, end, dims in interpretation:
         if not dims:
             continue
         k = int(np.floor(p * len(dims)))
-        steps = np.arange(start, min(end, feature_scores.shape[0] - 1) + 1)
+        steps = np.arange(start, min(end, feature_scores.shape[0]))
         top = np.argsort(-feature_scores[steps], axis=1, kind="stable")[:, :k]   # [S, k]
         rates.extend(np.isin(top, dims).sum(axis=1) / len(dims))
     return float(np.mean(rates)) if rates else float("nan")

@@ -17,10 +17,10 @@ GROUPS = (("", (("data", "{}"), ("model", "{}"))),
           ("threshold-free", (("auc_roc", "{:.4f}"), ("auc_pr", "{:.4f}"), ("vus_roc", "{:.4f}"),
                               ("vus_pr", "{:.4f}"))),
           # POT threshold fitted on validation scores
-          ("label-free", (("pot_f1_pa", "{:.4f}"), ("pot_f1", "{:.4f}"))),
+          ("label-free", (("pot_f1_pa", "{:.4f}"), ("pot_f1", "{:.4f}"), ("pot", "{}"))),
           ("cost", (("ms/window", "{:.3f}"),)))
 COLUMNS = tuple(col for _, cols in GROUPS for col in cols)
-MEAN_COLUMNS = tuple(name for name, _ in COLUMNS if name not in ("data", "model", "threshold", "delay"))
+MEAN_COLUMNS = tuple(name for name, _ in COLUMNS if name not in ("data", "model", "threshold", "delay", "pot"))
 
 
 def format_table(rows: Sequence[dict[str, Any]], groups=GROUPS) -> str:

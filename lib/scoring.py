@@ -1,9 +1,10 @@
 """From models to anomaly scores.
 
 `window_errors` runs the trained models (the only torch code here); the rest
-is pure numpy, in STAMP's order: per-feature normalisation of absolute
-errors -> short trailing smoothing -> aggregation over the horizon ->
-alpha/beta/gamma combination -> sum of the top-k features.
+is pure numpy, in the order of STAMP's `get_final_result`: per-(step, feature)
+normalisation of absolute errors -> trailing mean over 4 windows ->
+aggregation over the window's scored steps -> alpha/beta/gamma combination ->
+sum of the top-k features.
 """
 from __future__ import annotations
 
@@ -22,17 +23,18 @@ BRANCHES = ("pred", "recon", "adv")
 @torch.no_grad()
 def window_errors(pred: nn.Module, recon: nn.Module, series: torch.Tensor, cfg,
                   max_windows: int = 0) -> dict[str, np.ndarray]:
-    """Absolute errors on the last H steps of every window of `series` `[T, N, C]`
-    (or of `max_windows` evenly spaced ones: enough for normalisation statistics).
+    """Absolute errors of every window of `series` `[T, N, C]` (or of `max_windows` evenly
+    spaced ones).
 
-    Returns `{"pred", "recon", "adv"}: [W, H, N]` and `"seconds"`:
-    - pred:  |forecast - truth|
+    Returns `"seconds"` and `{"pred": [W, H, N], "recon", "adv": [W, S, N]}`, S the scored
+    steps: the whole window (`--score_span window`, STAMP) or its last H (`horizon`):
+    - pred:  |forecast - truth| on the H forecast steps
     - recon: |recon(window) - window|
     - adv:   |recon(filled) - filled|, filled = the window completed by the forecast
     """
     pred.eval()
     recon.eval()
-    H = cfg.n_pred
+    S = cfg.window_size if cfg.score_span == "window" else cfg.n_pred
     out: dict[str, list[np.ndarray]] = {k: [] for k in BRANCHES}
     t0 = time.perf_counter()
     for batch in window_bar(series, cfg, "scoring", max_windows=max_windows, batch_size=cfg.eval_batch_size):
@@ -40,15 +42,16 @@ def window_errors(pred: nn.Module, recon: nn.Module, series: torch.Tensor, cfg,
         forecast = pred(ctx)
         filled = complete(window, forecast)
         out["pred"].append((forecast - target).abs().cpu().numpy())
-        out["recon"].append((recon(window)[:, -H:] - window[:, -H:]).abs().cpu().numpy())
-        out["adv"].append((recon(filled)[:, -H:] - filled[:, -H:]).abs().cpu().numpy())
+        out["recon"].append((recon(window)[:, -S:] - window[:, -S:]).abs().cpu().numpy())
+        out["adv"].append((recon(filled)[:, -S:] - filled[:, -S:]).abs().cpu().numpy())
     errors = {k: np.concatenate(v).astype(np.float64) for k, v in out.items()}
     errors["seconds"] = time.perf_counter() - t0
     return errors
 
 
 def norm_stats(err: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per (horizon step, feature) centre and spread of `err` `[W, H, N]` -> two `[H, N]`."""
+    """Per (scored step, feature) centre and spread of `err` `[W, S, N]` -> two `[S, N]`
+    (std: mean and population std, STAMP's option 2; iqr: median and IQR, its option 1)."""
     if how == "iqr":
         q25, q50, q75 = np.percentile(err, [25, 50, 75], axis=0)
         return q50, q75 - q25
@@ -70,7 +73,7 @@ def smooth(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def aggregate_horizon(x: np.ndarray, how: str) -> np.ndarray:
-    """`[W, H, N]` -> `[W, N]` by max, sum or mean over the H steps."""
+    """`[W, S, N]` -> `[W, N]` by max, sum or mean over the S scored steps."""
     return {"max": np.max, "sum": np.sum, "mean": np.mean}[how](x, axis=1)
 
 
@@ -84,8 +87,9 @@ def feature_scores(test_err: dict[str, np.ndarray], ref_err: dict[str, np.ndarra
                    score_agg: str | None = None) -> dict[str, np.ndarray]:
     """Per-window, per-feature scores `[W, N]` of each branch and of their mix.
 
-    `ref_err` supplies the normalisation statistics (validation errors by
-    default; the test errors themselves with `--norm_source test`).
+    `ref_err` supplies the normalisation statistics: the test errors themselves
+    for STAMP's score (`--norm_source test`), the validation errors for any
+    score a label-free threshold is applied to.
     """
     agg = score_agg or cfg.score_agg
     weights = {"pred": cfg.test_alpha, "recon": cfg.test_beta, "adv": cfg.test_gamma}

@@ -53,17 +53,25 @@ def schedule(epoch: int, cfg) -> tuple[float, float, float]:
     return cfg.pred_w0 / epoch, cfg.recon_w0 / epoch, 1.0 - 1.0 / epoch
 
 
+def epoch_starts(T: int, cfg, shuffle: bool, epoch: int = 0, max_windows: int = 0) -> np.ndarray:
+    """The window starts one pass uses. A training pass (`shuffle`) capped at `max_windows`
+    takes them evenly spaced from an offset drawn from (seed, epoch), so every epoch sees other
+    windows and a resumed run the same ones; an evaluation pass takes the fixed spacing."""
+    offset = np.random.default_rng([cfg.seed, epoch]).random() if shuffle else None
+    return window_starts(T, cfg.window_size, max_windows, offset)
+
+
 def iterate_windows(series: torch.Tensor, cfg, shuffle: bool, epoch: int = 0, max_windows: int = 0,
                     batch_size: int = 0, shard: tuple[int, int] = (0, 1)):
     """Yield batches `[B, L, N, C]` of sliding windows of `series` `[T, N, C]`
-    (`batch_size` windows, default `cfg.batch_size`).
+    (`batch_size` windows, default `cfg.batch_size`), from `epoch_starts`.
 
     Shuffling uses its own generator seeded by (seed, epoch), so the batch
     order of an epoch is the same whether or not the run was resumed.
     `shard=(rank, world)` keeps every world-th window from the rank-th on,
     after dropping the remainder, so every process runs as many batches.
     """
-    starts = torch.from_numpy(window_starts(series.shape[0], cfg.window_size, max_windows))
+    starts = torch.from_numpy(epoch_starts(series.shape[0], cfg, shuffle, epoch, max_windows))
     if shuffle:
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         starts = starts[torch.randperm(starts.numel(), generator=gen)]

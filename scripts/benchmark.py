@@ -92,9 +92,12 @@ FULL = Protocol(
     ablation_datasets={"SMD": ["machine-1-2"], "MSL": [""]},
     note="""Sized for a 2-core CPU, the same for every detector: every series is down-sampled by 5
 (SMAP, the longest, by 10) with `--down_len` (the median of each block of steps, the max of its
-labels; scores are mapped back to the original steps before any metric); each of 2 epochs (the
-second with the adversarial term) trains on 500 evenly spaced windows (a new offset each epoch)
-in batches of 32; validation uses 200 windows; the test set is scored whole. SMD: machines 1-2,
+labels); each of 2 epochs (the second with the adversarial term) trains on 500 evenly spaced
+windows, from an offset drawn per epoch from the seed, in batches of 32; the validation loss uses
+200 evenly spaced windows; the test set is scored whole. Scoring is STAMP's (docs/SCORING.md):
+PA-F1, P and R over window scores and window labels at the down-sampled resolution; every other
+column over the original steps; the label-free POT is calibrated on all consecutive validation
+windows, and its F1 is left out ('-') where POT fell back to its quantile. SMD: machines 1-2,
 2-1 and 3-2 (the first of each machine group in our copy), each trained and scored on its own,
 metrics averaged over the three. MSL and SMAP: all channels concatenated (one model per
 spacecraft). SKAB: trained on the anomaly-free run, tested on all runs concatenated. The LLM rows
@@ -120,7 +123,8 @@ QUICK = Protocol(
 # The columns of the tables: (key in a cell's metrics, header, format).
 COLUMNS = (("f1", "PA-F1", "{:.3f}"), ("precision", "P", "{:.3f}"), ("recall", "R", "{:.3f}"),
            ("f1_no_pa", "F1 no-PA", "{:.3f}"), ("pa_k_auc", "PA%K-AUC", "{:.3f}"), ("aff_f1", "aff-F1", "{:.3f}"),
-           ("vus_pr", "VUS-PR", "{:.3f}"), ("pot_f1", "POT F1", "{:.3f}"), ("pred_mae", "pred MAE", "{:.4f}"),
+           ("vus_pr", "VUS-PR", "{:.3f}"), ("pot_f1", "POT F1", "{:.3f}"), ("pot_fit", "POT fitted", "{:.0%}"),
+           ("epoch1", "epoch 1 kept", "{:.0%}"), ("pred_mae", "pred MAE", "{:.4f}"),
            ("train_s", "train s", "{:.0f}"), ("windows_per_s", "windows/s", "{:.0f}"), ("peak_gb", "peak GB", "{:.2f}"))
 
 
@@ -182,11 +186,14 @@ def measured(cmd: list[str], log: Path) -> tuple[float, float]:
 
 
 def metrics_of(judged: dict) -> dict[str, float]:
-    """The table's metrics from a result JSON's metrics / beyond_pa / label_free blocks."""
-    m, extra = judged["metrics"], judged["beyond_pa"]
+    """The table's metrics from a result JSON's metrics / beyond_pa / label_free blocks. POT F1 is
+    NaN where POT had no tail to fit and fell back to a quantile (`pot_fit` 0): never a quantile's
+    F1 under POT's name."""
+    m, extra, pot = judged["metrics"], judged["beyond_pa"], judged["label_free"]["pot"]
+    fitted = pot.get("method") == "pot"
     return {"f1": m["f1"], "precision": m["precision"], "recall": m["recall"], "f1_no_pa": extra["no_pa"]["f1"],
             "pa_k_auc": extra["pa_k"]["auc"], "aff_f1": extra["affiliation"]["f1"], "vus_pr": extra["vus_pr"],
-            "pot_f1": judged["label_free"]["pot"]["no_pa"]["f1"]}
+            "pot_f1": pot["no_pa"]["f1"] if fitted else float("nan"), "pot_fit": float(fitted)}
 
 
 def run_cell(cell: Cell, proto: Protocol, data_root: str, expe_root: Path) -> dict:
@@ -197,9 +204,10 @@ def run_cell(cell: Cell, proto: Protocol, data_root: str, expe_root: Path) -> di
     train_s, train_gb = measured([sys.executable, "run.py", *train_flags], log)
     _, test_gb = measured([sys.executable, "test.py", *test_flags], log)
     result = json.loads(next((expe / "results").glob("*.json")).read_text())
-    return {"cell": cell.__dict__, "flags": {"run": train_flags, "test": test_flags},
-            "git_commit": result["git_commit"], "config": result["config"],
-            "metrics": {**metrics_of(result), "pred_mae": result["test_errors"]["pred_mae"], "train_s": train_s,
+    return {"cell": cell.__dict__, "protocol_version": PROTOCOL_VERSION, "flags": {"run": train_flags, "test": test_flags},
+            "git_commit": result["git_commit"], "config": result["config"], "trained_epoch": result["trained_epoch"],
+            "metrics": {**metrics_of(result), "epoch1": float(result["trained_epoch"] == 1),
+                        "pred_mae": result["test_errors"]["pred_mae"], "train_s": train_s,
                         "windows_per_s": result["inference"]["windows_per_s"],
                         "peak_gb": max(train_gb, test_gb)},
             "memory_gb": {"train": train_gb, "test": test_gb},   # which process the peak was
@@ -247,13 +255,21 @@ def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None,
             for dataset, entities in found.items() for d in detectors for e in entities]
 
 
+def already_run(path: Path, flags: tuple[list[str], list[str]]) -> bool:
+    """Whether `path` holds this cell, run with these flags under the current protocol."""
+    if not path.is_file():
+        return False
+    record = json.loads(path.read_text())
+    return record["flags"] == {"run": flags[0], "test": flags[1]} and record.get("protocol_version") == PROTOCOL_VERSION
+
+
 def run_grid(cells: list[Cell], proto: Protocol, data_root: str, out: Path, expe_root: Path) -> None:
     from tqdm import tqdm
 
     for i, cell in enumerate(tqdm(cells, desc="cells", disable=None)):
         path = out / cell.grid / f"{cell.stem}.json"
         flags = cell_flags(cell, proto, data_root, expe_root / cell.grid / cell.stem)
-        if path.is_file() and json.loads(path.read_text())["flags"] == {"run": flags[0], "test": flags[1]}:
+        if already_run(path, flags):
             continue
         print(f"[{i + 1}/{len(cells)}] {cell.dataset} {cell.entity} {cell.detector} seed {cell.seed}", file=sys.stderr)
         record = run_cell(cell, proto, data_root, expe_root)
@@ -277,7 +293,7 @@ def summarise(records: list[dict], datasets: dict[str, list[str]]) -> dict[tuple
         if set(by_entity) != set(datasets.get(dataset, by_entity)):
             continue   # a partly run seed is left out rather than averaged over fewer entities
         ms = list(by_entity.values())
-        combined = {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
+        combined = {k: float(np.mean([m.get(k, np.nan) for m in ms])) for k in ms[0]}
         for k, agg in (("train_s", np.sum), ("peak_gb", np.max)):
             if k in ms[0]:
                 combined[k] = float(agg([m[k] for m in ms]))
@@ -291,10 +307,12 @@ def mean_std(values: list[float]) -> tuple[float, float, int]:
 
 
 def fmt(stat: tuple[float, float, int] | None, f: str) -> str:
-    if stat is None:
+    """'mean ± std'; a share ('%' format) as its mean alone; '-' where there is nothing (or a NaN
+    mean: some cell had no value, as a POT F1 where POT fell back)."""
+    if stat is None or np.isnan(stat[0]):
         return "-"
     mean, std, _ = stat
-    return f.format(mean) + ("" if np.isnan(std) else " ± " + f.format(std))
+    return f.format(mean) + ("" if np.isnan(std) or "%" in f else " ± " + f.format(std))
 
 
 def markdown_table(summary: dict, detectors: list[str], datasets: list[str]) -> str:
@@ -328,8 +346,16 @@ def headline(summary: dict, datasets: list[str]) -> str:
     return "\n".join(lines)
 
 
+# The scoring protocol the cells ran under; a cell of another version is rerun, and left out of the
+# tables. 2: STAMP-faithful scoring (window labels, whole-window errors, test-error normalisation,
+# no clipping), POT on consecutive validation windows, exact F1 without PA, per-epoch offsets.
+PROTOCOL_VERSION = 2
+
+
 def load_records(folder: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    """The cells of `folder` run under the current PROTOCOL_VERSION."""
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    return [r for r in records if r.get("protocol_version") == PROTOCOL_VERSION]
 
 
 MACHINE_BOUND = ("train_s", "windows_per_s", "peak_gb")   # depend on the machine and its load, not the code

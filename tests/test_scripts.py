@@ -73,6 +73,11 @@ def test_benchmark_quick_runs_every_detector_and_resumes(tmp_path):
     record = json.loads(cells[0].read_text())
     assert 0 <= record["metrics"]["vus_pr"] <= 1 and record["metrics"]["peak_gb"] > 0.1
     assert record["metrics"]["peak_gb"] == max(record["memory_gb"].values())   # train's and test's peaks, both kept
+    # which epoch the cell kept (epoch 1 has no adversarial term), and a POT column that is POT
+    assert record["trained_epoch"] == 1 and record["metrics"]["epoch1"] == 1.0
+    assert record["metrics"]["pot_fit"] in (0.0, 1.0) and "| POT F1 | POT fitted | epoch 1 kept |" in report
+    if record["metrics"]["pot_fit"] == 0.0:
+        assert record["metrics"]["pot_f1"] != record["metrics"]["pot_f1"]   # NaN: a quantile is not POT
     stamp = {p: p.stat().st_mtime for p in cells}
     again = bench(tmp_path)                                                   # nothing left to run
     assert again.returncode == 0 and "[1/" not in again.stderr
@@ -248,6 +253,20 @@ def test_a_side_run_into_another_out_leaves_docs_and_readme_alone(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "RESULTS.md").read_text().startswith("# Results")
     assert {path: path.read_text() for path in kept} == kept
+
+
+def test_stamp_differences_quick_scores_one_checkpoint_under_each_variant(tmp_path):
+    from scripts.stamp_differences import VARIANTS
+
+    rows = ["per-step labels for the STAMP columns", "POT on 200 validation windows"]
+    done = cli("scripts/stamp_differences.py", "--quick", "--out", str(tmp_path / "out"), "--rows", *rows)
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = (tmp_path / "out" / "SCORING.md").read_text()
+    assert all(f"| {name} |" in doc for name in ["STAMP (defaults)", *rows]) and set(rows) < set(VARIANTS)
+    records = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")]
+    assert len(records) == 3 and len({r["trained_epoch"] for r in records}) == 1   # one checkpoint
+    labels = {r["variant"]: r["stamp_labels"] for r in records}
+    assert labels["STAMP (defaults)"] == "window" and labels["per-step labels for the STAMP columns"] == "step"
 
 
 def test_bench_imputation_quick(tmp_path):

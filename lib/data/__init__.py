@@ -59,7 +59,8 @@ def preprocess(raw: RawData, cfg) -> Prepared:
 
     return Prepared(train=tensor(tr), val=tensor(va), test=tensor(test_c), test_labels=labels.astype(np.int64),
                     test_labels_orig=raw.labels.astype(np.int64), names=raw.names, scaler_min=lo,
-                    scaler_scale=rng, source=raw.source, interpretation=raw.interpretation)
+                    scaler_scale=rng, source=raw.source, interpretation=raw.interpretation,
+                    test_raw_first=np.asarray(raw.test[:, 0], dtype=np.float64))
 
 
 def prepare(cfg, fit_imputer: bool = False) -> Prepared:

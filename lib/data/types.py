@@ -13,7 +13,8 @@ class RawData:
 
     train: `[T_train, N]`, test: `[T_test, N]`, labels: `[T_test]` in {0, 1}.
     interpretation: for SMD, `(start, end, [feature indices])` per anomaly
-    segment (0-based, end inclusive), else empty.
+    segment (0-based, end exclusive, as the files give it: `labels[end]` is
+    the first normal step), else empty.
     """
 
     train: np.ndarray
@@ -40,6 +41,7 @@ class Prepared:
     source: str
     interpretation: list[tuple[int, int, list[int]]] = field(default_factory=list)
     filled: int = 0               # values --impute filled in the raw data
+    test_raw_first: np.ndarray | None = None   # [T_test] first raw test feature, unscaled: picks VUS's window
 
     @property
     def n_features(self) -> int:

@@ -70,12 +70,36 @@ def n_windows(T: int, window_size: int) -> int:
     return max(T - window_size + 1, 0)
 
 
-def window_starts(T: int, window_size: int, max_windows: int = 0) -> np.ndarray:
-    """Start index of every sliding window (stride 1), or `max_windows` of them evenly spaced."""
+def window_starts(T: int, window_size: int, max_windows: int = 0, offset: float | None = None) -> np.ndarray:
+    """Start index of every sliding window (stride 1), or `max_windows` of them evenly spaced.
+
+    Without `offset` the spaced windows run from the first to the last start. With `offset` in
+    [0, 1) (a training epoch's own draw) the i-th window starts at floor((i + offset) * n / m),
+    so each epoch sees other windows, still one in every n / m.
+    """
     starts = np.arange(n_windows(T, window_size))
-    if max_windows and starts.size > max_windows:
-        starts = starts[np.linspace(0, starts.size - 1, max_windows).round().astype(np.int64)]
+    n = starts.size
+    if max_windows and n > max_windows:
+        if offset is None:
+            return starts[np.linspace(0, n - 1, max_windows).round().astype(np.int64)]
+        return starts[np.floor((np.arange(max_windows) + offset) * (n / max_windows)).astype(np.int64)]
     return starts
+
+
+def last_windows(series, window_size: int, count: int):
+    """The tail of `series` `[T, ...]` holding its last `count` consecutive windows (all when 0)."""
+    if not count or n_windows(series.shape[0], window_size) <= count:
+        return series
+    return series[series.shape[0] - (count + window_size - 1):]
+
+
+def window_labels(labels: np.ndarray, window_size: int) -> np.ndarray:
+    """STAMP's window labels: window i (steps i..i+L-1) is anomalous when any of its steps is.
+    `[T]` -> `[T - L + 1]`."""
+    lab = np.asarray(labels).astype(np.int64)
+    W = n_windows(lab.size, window_size)
+    csum = np.concatenate([[0], np.cumsum(lab > 0)])
+    return (csum[window_size:window_size + W] - csum[:W] > 0).astype(np.int64)
 
 
 def gather_windows(series: torch.Tensor, starts: torch.Tensor, window_size: int) -> torch.Tensor:

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from lib.baselines import BASELINES, baseline_scores, flatten, series_windows
-from lib.evaluate import judge
+from lib.evaluate import Labels, judge
 from tests.conftest import tiny_config
 
 
@@ -39,7 +39,7 @@ def test_baselines_through_the_protocol(tmp_path):
         assert feats is None if name == "iforest" else feats.shape == (len(test_s), 4)
         again = baseline_scores(name, data.train, [data.val, data.test], cfg)[1][0]
         np.testing.assert_array_equal(test_s, again)                   # seeded
-        judged = judge(test_s, val_s, labels, cfg, data.test.shape[0], vus_window=20)
+        judged = judge(test_s, val_s, Labels(orig=labels, model=data.test_labels), cfg, vus_window=20)
         vus_pr[name] = judged["beyond_pa"]["vus_pr"]
         if name == "random":   # point adjustment flatters noise; the other views do not
             assert judged["metrics"]["f1"] > 0.5 and judged["beyond_pa"]["pa_k"]["auc"] < 0.3

@@ -106,16 +106,26 @@ def test_pot_finds_the_gaussian_tail_quantile():
     from scipy.stats import norm
     x = np.random.default_rng(0).normal(size=100_000)
     for q in (1e-3, 1e-4):
-        assert pot_threshold(x, q, level=0.98) == pytest.approx(norm.ppf(1 - q), abs=0.1)
+        pot = pot_threshold(x, q, level=0.98)
+        assert pot["threshold"] == pytest.approx(norm.ppf(1 - q), abs=0.1) and pot["method"] == "pot"
+        assert pot["n_excess"] == 2000 and pot["n_calibration"] == x.size
     assert quantile_threshold(x, 0.99) == pytest.approx(norm.ppf(0.99), abs=0.02)
-    assert pot_threshold(np.arange(20.0), 1e-3, level=0.98) == pytest.approx(np.quantile(np.arange(20.0), 0.98))
+
+
+def test_a_pot_without_a_tail_says_it_is_a_quantile():
+    """200 calibration scores have 4 above their 0.98 quantile: no tail to fit, and the result
+    must say that its threshold is the quantile, not POT."""
+    x = np.random.default_rng(1).normal(size=200)
+    pot = pot_threshold(x, 1e-3, level=0.98)
+    assert pot["method"] == "quantile (fallback)" and pot["n_excess"] == 4
+    assert pot["threshold"] == pytest.approx(np.quantile(x, 0.98))
 
 
 def test_hit_rate_by_hand():
     from lib.metrics import hit_rate
     scores = np.array([[0.9, 0.1, 0.5, 0.2],      # step 0: ranking 0, 2, 3, 1
                        [0.1, 0.8, 0.7, 0.0]])     # step 1: ranking 1, 2, 0, 3
-    interp = [(0, 1, [0, 3])]                      # features 0 and 3 were responsible at steps 0..1
+    interp = [(0, 2, [0, 3])]                      # features 0 and 3 were responsible at steps 0..1 (end exclusive)
     # @100 %: top 2 -> step 0 finds {0} of {0, 3}: 1/2; step 1 finds none: 0 -> mean 1/4
     assert hit_rate(scores, interp, 1.0) == pytest.approx(0.25)
     # @150 %: top 3 -> step 0 finds {0, 3}: 1; step 1 finds {0}: 1/2 -> mean 3/4

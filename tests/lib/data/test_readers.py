@@ -23,7 +23,7 @@ def _cfg(root: Path, data: str, entity: str = "", **kw) -> Config:
 def write_smd_txt(root: Path, name: str = "machine-1-1", n: int = 40, gz: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     train, test = RNG.random((n, 3)), RNG.random((n, 3))
     labels = np.zeros(n, dtype=int)
-    labels[10:14] = 1
+    labels[10:13] = 1   # the interpretation file below gives 10-13: end exclusive, as SMD's own files
     for sub, arr, fmt in (("train", train, "%.6f"), ("test", test, "%.6f"), ("test_label", labels, "%d")):
         (root / "SMD" / sub).mkdir(parents=True, exist_ok=True)
         path = root / "SMD" / sub / f"{name}.txt"
@@ -147,8 +147,12 @@ def test_scaling_is_fitted_on_train_only(tmp_path):
     full_train = np.concatenate([prep.train[:, :, 0].numpy(), prep.val[:, :, 0].numpy()])
     np.testing.assert_allclose(full_train.min(0), 0, atol=1e-6)
     np.testing.assert_allclose(full_train.max(0), 1, atol=1e-6)
-    expected = np.clip((raw.test - raw.train.min(0)) / np.ptp(raw.train, 0), 0, 1)
+    # STAMP applies the train-fitted scaler to test as it is; --clip_test True clips to [0, 1]
+    expected = (raw.test - raw.train.min(0)) / np.ptp(raw.train, 0)
+    assert expected.min() < 0 or expected.max() > 1
     np.testing.assert_allclose(prep.test[:, :, 0].numpy(), expected, atol=1e-6)
+    clipped = prepare(_cfg(tmp_path, "SMD", "machine-1-1", val_ratio=0.25, clip_test=True))
+    np.testing.assert_allclose(clipped.test[:, :, 0].numpy(), np.clip(expected, 0, 1), atol=1e-6)
     assert prep.train.shape[0] == 30 and prep.val.shape[0] == 10  # chronological 75 / 25
     np.testing.assert_array_equal(prep.test_labels_orig, raw.labels)
 
@@ -160,6 +164,20 @@ def test_real_smd(real_root):
     assert raw.train.shape == (23694, 38) and raw.test.shape == (23694, 38)
     assert raw.labels.sum() == 542 and len(raw.interpretation) == 10
     assert len(list_entities("SMD", str(real_root))) == 19
+    assert_interpretation_is_end_exclusive(raw)
+
+
+def assert_interpretation_is_end_exclusive(raw) -> None:
+    """Every interpretation range (start, end) covers labelled steps start..end-1 and no more:
+    `labels[end - 1]` is anomalous, `labels[end]` is not."""
+    for start, end, _ in raw.interpretation:
+        assert raw.labels[start:end].all() and raw.labels[end] == 0 and raw.labels[end - 1] == 1
+
+
+def test_smd_interpretation_ranges_are_end_exclusive(tmp_path):
+    """The tiny fixture follows the files' convention; the real-data test checks machine-1-2's."""
+    write_smd_txt(tmp_path, "machine-1-1")
+    assert_interpretation_is_end_exclusive(load_raw(_cfg(tmp_path, "SMD", "machine-1-1")))
 
 
 @pytest.mark.shared_data
