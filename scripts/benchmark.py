@@ -123,6 +123,7 @@ QUICK = Protocol(
 # The columns of the tables: (key in a cell's metrics, header, format).
 COLUMNS = (("f1", "PA-F1", "{:.3f}"), ("precision", "P", "{:.3f}"), ("recall", "R", "{:.3f}"),
            ("f1_no_pa", "F1 no-PA", "{:.3f}"), ("pa_k_auc", "PA%K-AUC", "{:.3f}"), ("aff_f1", "aff-F1", "{:.3f}"),
+           ("auc_roc", "AUC-ROC", "{:.3f}"),
            ("vus_pr", "VUS-PR", "{:.3f}"), ("pot_f1", "POT F1", "{:.3f}"), ("pot_fit", "POT fitted", "{:.0%}"),
            ("epoch1", "epoch 1 kept", "{:.0%}"), ("pred_mae", "pred MAE", "{:.4f}"),
            ("train_s", "train s", "{:.0f}"), ("windows_per_s", "windows/s", "{:.0f}"), ("peak_gb", "peak GB", "{:.2f}"))
@@ -192,8 +193,9 @@ def metrics_of(judged: dict) -> dict[str, float]:
     m, extra, pot = judged["metrics"], judged["beyond_pa"], judged["label_free"]["pot"]
     fitted = pot.get("method") == "pot"
     return {"f1": m["f1"], "precision": m["precision"], "recall": m["recall"], "f1_no_pa": extra["no_pa"]["f1"],
-            "pa_k_auc": extra["pa_k"]["auc"], "aff_f1": extra["affiliation"]["f1"], "vus_pr": extra["vus_pr"],
-            "pot_f1": pot["no_pa"]["f1"] if fitted else float("nan"), "pot_fit": float(fitted)}
+            "pa_k_auc": extra["pa_k"]["auc"], "aff_f1": extra["affiliation"]["f1"], "auc_roc": extra["auc_roc"],
+            "vus_pr": extra["vus_pr"], "pot_f1": pot["no_pa"]["f1"] if fitted else float("nan"),
+            "pot_fit": float(fitted)}
 
 
 def run_cell(cell: Cell, proto: Protocol, data_root: str, expe_root: Path) -> dict:
@@ -480,10 +482,13 @@ def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str,
             f"{len(records)} cells; code at commit(s) {code_commits(records)}. Mean ± sample std over the "
             "seeds listed; train s is wall time of `run.py` (model loading and validation included), "
             "windows/s is `test.py`'s scoring rate, peak GB the larger resident set of the two processes. "
-            "PA-F1, P, R: STAMP's protocol (best threshold searched on the test labels, point adjustment); "
-            "F1 no-PA: the same search without adjustment; PA%K-AUC, aff-F1, VUS-PR: see the README's "
-            "metrics; POT F1: at the label-free POT threshold, no adjustment; pred MAE: the prediction "
-            "branch's test error on scaled data.", ""]
+            "PA-F1, P, R: STAMP's protocol (best threshold searched on the test labels, point adjustment, "
+            "over window labels); F1 no-PA: the exact best F1 without adjustment; PA%K-AUC, aff-F1, VUS-PR: see the README's "
+            "metrics; AUC-ROC below 0.5 ranks anomalies below normal steps (worse than chance); POT F1: "
+            "at the label-free POT threshold, no adjustment ('-' where POT fell back to a quantile); POT "
+            "fitted: the share of cells whose POT fitted a tail; epoch 1 kept: the share of cells whose "
+            "best validation loss was epoch 1, trained without the adversarial term; pred MAE: the "
+            "prediction branch's test error on scaled data.", ""]
     if grid == "main":
         text += ["## Headline", "", headline(summary, list(datasets)), ""]
     text += ["## All rows", "", markdown_table(summary, names, list(datasets)), ""]
