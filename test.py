@@ -129,7 +129,7 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
     # the label-free thresholds belong to the validation-normalised score: drawn only on that scale
     lines = {"best-F1 threshold, PA (oracle)": m["threshold"]}
     if cfg.norm_source == "val":
-        lines.update({f"{lf['pot']['method'].split()[0].upper()} (label-free)": lf["pot"]["threshold"],
+        lines.update({f"POT, {lf['pot']['method']} (label-free)": lf["pot"]["threshold"],
                       f"validation {cfg.val_quantile:g} quantile": lf["val_quantile"]["threshold"]})
     plot_scores(res["score"], data.test_labels_orig, lines, f"{cfg.data_tag} {cfg.model_name}: F1(PA) {m['f1']:.3f}",
                 paths["plot"], res["beyond_pa"]["pa_k"])

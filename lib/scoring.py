@@ -21,10 +21,8 @@ BRANCHES = ("pred", "recon", "adv")
 
 
 @torch.no_grad()
-def window_errors(pred: nn.Module, recon: nn.Module, series: torch.Tensor, cfg,
-                  max_windows: int = 0) -> dict[str, np.ndarray]:
-    """Absolute errors of every window of `series` `[T, N, C]` (or of `max_windows` evenly
-    spaced ones).
+def window_errors(pred: nn.Module, recon: nn.Module, series: torch.Tensor, cfg) -> dict[str, np.ndarray]:
+    """Absolute errors of every window of `series` `[T, N, C]`.
 
     Returns `"seconds"` and `{"pred": [W, H, N], "recon", "adv": [W, S, N]}`, S the scored
     steps: the whole window (`--score_span window`, STAMP) or its last H (`horizon`):
@@ -37,7 +35,7 @@ def window_errors(pred: nn.Module, recon: nn.Module, series: torch.Tensor, cfg,
     S = cfg.window_size if cfg.score_span == "window" else cfg.n_pred
     out: dict[str, list[np.ndarray]] = {k: [] for k in BRANCHES}
     t0 = time.perf_counter()
-    for batch in window_bar(series, cfg, "scoring", max_windows=max_windows, batch_size=cfg.eval_batch_size):
+    for batch in window_bar(series, cfg, "scoring", batch_size=cfg.eval_batch_size):
         ctx, target, window = split_batch(batch, cfg)
         forecast = pred(ctx)
         filled = complete(window, forecast)
