@@ -23,13 +23,13 @@ from lib.config import Config, add_config_flags, overrides_from_args
 from lib.data.imputation import add_gaps, evenly_spaced, imputation_splits, masked_errors, to_windows
 from lib.errors import cli_main
 from lib.report import write_json
+from lib.runfiles import check_writable, run_lock
 from lib.utils import quiet_third_party, seed_everything, setup_logging
 from model.imputers import IMPUTERS, TRAINED, build_imputer
 
 
 def run_name(cfg: Config) -> str:
-    tag = cfg.data if not cfg.entity else f"{cfg.data}_{cfg.entity}"
-    return f"{tag}_{cfg.imputer}_{cfg.missing_pattern}{cfg.missing_rate:g}_seed{cfg.seed}".replace("/", "-")
+    return f"{cfg.data_tag}_{cfg.imputer}_{cfg.missing_pattern}{cfg.missing_rate:g}_seed{cfg.seed}"
 
 
 def impute_windows(imputer, X: np.ndarray) -> tuple[np.ndarray, float]:
@@ -82,6 +82,13 @@ def main() -> None:
     quiet_third_party()
     root = Path(cfg.expe_dir)
     name = run_name(cfg)
+    check_writable((root / "log" / "imputation", root / "results" / "imputation"))
+    with run_lock(root / "results" / "imputation" / f"{name}.lock"):
+        impute_and_report(cfg, root, name)
+
+
+def impute_and_report(cfg: Config, root: Path, name: str) -> None:
+    """Fit the imputer on the training windows, fill the test gaps, write the result and plot."""
     log = setup_logging(root / "log" / "imputation" / f"{name}.log")
     seed_everything(cfg.seed)
     data = imputation_splits(cfg)

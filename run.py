@@ -16,6 +16,7 @@ from lib.checkpoint import run_paths
 from lib.config import Config, add_config_flags, overrides_from_args
 from lib.data import DATASETS, get_spec, list_entities, prepare
 from lib.errors import UserError, cli_main
+from lib.runfiles import check_writable, run_lock
 from lib.trainer import Trainer
 from lib.utils import pick_device, quiet_third_party, seed_everything, setup_logging
 from model.registry import build_models
@@ -48,7 +49,16 @@ def make_accelerator(cfg: Config) -> Accelerator:
 
 
 def train_one(cfg: Config, acc: Accelerator) -> dict:
+    """Train one entity, holding the run's lock (the main process writes every file)."""
     paths = run_paths(cfg)
+    if not acc.is_main_process:
+        return _train_one(cfg, acc, paths)
+    check_writable(p.parent for p in paths.values())
+    with run_lock(paths["lock"]):
+        return _train_one(cfg, acc, paths)
+
+
+def _train_one(cfg: Config, acc: Accelerator, paths: dict) -> dict:
     # Only the main process writes the log file and INFO lines; the others report warnings.
     log = setup_logging(paths["log"] if acc.is_main_process else None,
                         console_level="INFO" if acc.is_main_process else "WARNING")

@@ -20,6 +20,7 @@ from lib.checkpoint import run_paths
 from lib.config import Config, add_config_flags, overrides_from_args
 from lib.data import prepare
 from lib.errors import UserError, cli_main
+from lib.runfiles import check_writable, run_lock, temporary_path
 from lib.data.windows import last_windows, window_labels
 from lib.evaluate import Labels, explain, get_final_result, judge, scores_to_time
 from lib.metrics import hit_rate
@@ -84,6 +85,14 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
     ckpt = checkpoint.load(path)
     cfg = config_from_checkpoint(ckpt, typed, path)
     paths = run_paths(cfg)
+    check_writable(paths[k].parent for k in ("log", "result", "lock"))
+    with run_lock(paths["lock"]):
+        return score_checkpoint(ckpt, path, cfg, paths, baseline_names, explain_k)
+
+
+def score_checkpoint(ckpt: dict, path: Path, cfg: Config, paths: dict, baseline_names: list[str],
+                     explain_k: int) -> list[dict]:
+    """`evaluate_one`'s work, under the run's lock."""
     log = setup_logging(paths["log"])
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
@@ -151,7 +160,7 @@ def save_scores(res: dict, labels: Labels, cfg: Config, window: int, path: Path)
               "threshold_val_quantile": lf["val_quantile"]["threshold"], "vus_window": int(window),
               "down_len": int(cfg.down_len), "window_size": int(cfg.window_size)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = temporary_path(path, ".tmp.npz")
     np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
 

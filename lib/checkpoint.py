@@ -1,15 +1,30 @@
 """Checkpoints and run paths. A checkpoint carries its own config, so
-`test.py` rebuilds the models from it alone."""
+`test.py` rebuilds the models from it alone.
+
+Checkpoints are read with `torch.load(weights_only=True)`: tensors, numbers, strings,
+lists and dicts, plus numeric numpy arrays, allowed by name. A crafted file that asks
+for anything else is refused before any of its code can run."""
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from lib.errors import UserError
+from lib.runfiles import temporary_path
+
+# What numpy needs to rebuild a numeric array (scalers, numpy's RNG state): a dtype and the
+# raw bytes. An array of Python objects would need more, and is refused.
+_NUMPY_CORE = np._core if hasattr(np, "_core") else np.core
+_NUMPY_SAFE = [np.ndarray, np.dtype, _NUMPY_CORE.multiarray._reconstruct,
+               *(type(np.dtype(t)) for t in ("bool", "int8", "uint8", "int16", "int32", "uint32", "int64", "uint64",
+                                             "float16", "float32", "float64"))]
 
 FORMAT_VERSION = 1
 
@@ -26,6 +41,7 @@ def run_paths(cfg) -> dict[str, Path]:
         "scores": root / "results" / f"{stem}.npz",
         "plot": root / "results" / f"{stem}.png",
         "imputer": root / "pth" / f"imputer_{stem}.pypots",
+        "lock": root / "pth" / f"{stem}.lock",
     }
 
 
@@ -58,7 +74,7 @@ def git_commit() -> str:
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
     """Write to a temporary file, then rename: a killed run never leaves half a checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temporary_path(path)
     torch.save({**obj, "format_version": FORMAT_VERSION}, tmp)
     os.replace(tmp, path)
 
@@ -68,7 +84,13 @@ def load(path: Path, what: str = "checkpoint") -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"no {what} at {path}: train it first with python run.py (same --data/--entity/--pred_model/--recon_model)")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_NUMPY_SAFE):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:   # weights_only refused a global: never run it
+        found = re.search(r"GLOBAL (\S+)|got <class '([^']+)'>", str(exc))
+        found = next((g for g in found.groups() if g), "") if found else ""
+        raise UserError(f"{path}: refused: the file asks to run code or build objects ({found or 'not plain data'}) "
+                        "that a checkpoint of this project never holds") from None
     except Exception as exc:  # a truncated or foreign file: say which, in one line
         raise UserError(f"{path}: cannot read {what} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format_version") != FORMAT_VERSION or "config" not in ckpt:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -152,7 +154,10 @@ class Config:
 
     @property
     def data_tag(self) -> str:
-        """Dataset name plus entity, safe for file names."""
+        """Dataset name plus entity, safe for file names. A generic dataset is named by its folder
+        (its name and a short hash of its absolute path), so two of them never share outputs."""
+        if self.data == "generic":
+            return f"generic-{folder_tag(self.resolved_data_root())}"
         tag = self.data if not self.entity else f"{self.data}_{self.entity}"
         return tag.replace("/", "-")
 
@@ -193,6 +198,10 @@ class Config:
             raise UserError("--down_len, --batch_size, --eval_batch_size and --topk must be >= 1, --epochs >= 0")
         if not (0 < self.pot_q < 1 and 0 < self.pot_level < 1 and 0 < self.val_quantile <= 1):
             raise UserError("--pot_q and --pot_level must lie in (0, 1), --val_quantile in (0, 1]")
+        weights = (self.test_alpha, self.test_beta, self.test_gamma)
+        if min(weights) < 0 or sum(weights) == 0:
+            raise UserError("--test_alpha, --test_beta and --test_gamma must be >= 0, not all 0; got "
+                            f"{', '.join(f'{w:g}' for w in weights)}")
         if self.calib_windows < 0:
             raise UserError(f"--calib_windows must be >= 0 (0 = all validation windows), got {self.calib_windows}")
         if self.vus_window < 0:
@@ -223,6 +232,13 @@ class Config:
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
+
+
+def folder_tag(folder: str) -> str:
+    """`<name>-<6 hex digits of the absolute path>`: readable, and distinct for distinct folders."""
+    path = os.path.abspath(folder)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", os.path.basename(path.rstrip(os.sep)) or "root")
+    return f"{name}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
 
 
 def str2bool(text: str) -> bool:

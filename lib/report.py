@@ -7,6 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lib.runfiles import temporary_path
+
 # The printed table's column groups, in order: (group title, ((column, format), ...)).
 GROUPS = (("", (("data", "{}"), ("model", "{}"))),
           # oracle threshold searched on the test labels, with point adjustment
@@ -48,7 +50,7 @@ def format_table(rows: Sequence[dict[str, Any]], groups=GROUPS) -> str:
 
 def write_json(obj: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temporary_path(path)
     tmp.write_text(json.dumps(obj, indent=2, default=_jsonable))
     tmp.replace(path)
 

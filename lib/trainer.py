@@ -45,7 +45,8 @@ from lib.errors import UserError
 log = logging.getLogger("llm_tsad")
 
 # Flags that may change between an interrupted run and its resumption.
-RESUMABLE_CHANGES = {"epochs", "resume", "patience", "device", "threads", "data_root", "eval_batch_size"}
+# Where the files live is not what was trained: a moved or respelled --expe_dir resumes.
+RESUMABLE_CHANGES = {"epochs", "resume", "patience", "device", "threads", "data_root", "eval_batch_size", "expe_dir"}
 
 
 def schedule(epoch: int, cfg) -> tuple[float, float, float]:
@@ -245,6 +246,10 @@ class Trainer:
             train_s = time.perf_counter() - t0
             va = self.validation_losses(self.val_series)
             val_loss = va["pred"] + va["recon"]
+            if not np.isfinite(val_loss):   # keep what earlier runs or epochs saved
+                raise UserError(f"epoch {epoch}: the validation loss is not finite; stopped without saving "
+                                f"(earlier checkpoints under {self.paths['last'].parent} are kept); check the "
+                                "data's scale, or lower the learning rates")
             improved = val_loss < st.best_val
             st.epoch = epoch
             st.history.append({"epoch": epoch, "train_seconds": train_s, "val_loss": val_loss,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from lib.checkpoint import load
 from tests.conftest import REPO
 from tests.test_cli import TINY
 
@@ -38,8 +39,7 @@ def test_two_processes_match_one_with_twice_the_batch(tmp_path):
 
     one = launch(tmp_path / "one", 1, 32)
     assert one.returncode == 0, one.stderr[-2000:]
-    a, b = (torch.load(tmp_path / d / "pth" / "last_model_synthetic_gat_ae.pth", weights_only=False)
-            for d in ("two", "one"))
+    a, b = (load(tmp_path / d / "pth" / "last_model_synthetic_gat_ae.pth") for d in ("two", "one"))
     assert (a["processes"], b["processes"]) == (2, 1)
     for branch in ("pred", "recon"):
         for name, value in a[branch].items():

@@ -58,7 +58,10 @@ def gappy_generic(tmp_path):
 def test_detection_with_imputed_gaps(tmp_path):
     from tests.test_cli import TINY_MODEL
 
+    from lib.config import Config
+
     folder, n_missing = gappy_generic(tmp_path)
+    tag = Config(data="generic", data_root=str(folder)).data_tag
     data = ["--data", "generic", "--data_root", str(folder), *TINY_MODEL, "--epochs", "1"]
     refused = cli("run.py", *data, "--expe_dir", str(tmp_path / "none"))
     assert refused.returncode == 2 and "NaN/inf" in refused.stderr
@@ -69,9 +72,9 @@ def test_detection_with_imputed_gaps(tmp_path):
         assert f"filled {n_missing} missing values" in trained.stderr
         scored = cli("test.py", "--data", "generic", "--data_root", str(folder), *expe)
         assert scored.returncode == 0, scored.stderr[-2000:]
-        result = json.loads((tmp_path / method / "results" / "generic_gat_ae.json").read_text())
+        result = json.loads((tmp_path / method / "results" / f"{tag}_gat_ae.json").read_text())
         assert result["data"]["impute"] == method and result["data"]["filled_values"] == n_missing
-    assert (tmp_path / "llm4imp" / "pth" / "imputer_generic_gat_ae.pypots").is_file()
+    assert (tmp_path / "llm4imp" / "pth" / f"imputer_{tag}_gat_ae.pypots").is_file()
     # the robustness experiment: more gaps made in the test series at scoring time, filled the same way
     expe = ["--expe_dir", str(tmp_path / "linear")]
     scored = cli("test.py", "--data", "generic", "--data_root", str(folder), "--test_missing_rate", "0.2",
@@ -80,5 +83,5 @@ def test_detection_with_imputed_gaps(tmp_path):
     scored = cli("test.py", "--data", "generic", "--data_root", str(folder), "--test_missing_rate", "0.2",
                  "--test_missing_pattern", "block", *expe)
     assert scored.returncode == 0, scored.stderr[-2000:]
-    result = json.loads((tmp_path / "linear" / "results" / "generic_gat_ae.json").read_text())
+    result = json.loads((tmp_path / "linear" / "results" / f"{tag}_gat_ae.json").read_text())
     assert result["data"]["filled_values"] > n_missing + 0.15 * 400 * 3

@@ -54,10 +54,14 @@ def preprocess(raw: RawData, cfg) -> Prepared:
             raise UserError(f"{raw.source}: the {part} part has {arr.shape[0]} steps, fewer than "
                             f"--window_size {cfg.window_size} (after --down_len {cfg.down_len})")
 
-    def tensor(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    def tensor(a: np.ndarray, part: str) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+        if not torch.isfinite(t).all():   # scaled by the train range, a test value can leave float32's
+            raise UserError(f"{raw.source}: scaled {part} values overflow float32 (a feature whose train range "
+                            "is tiny next to its test values); rescale or drop it")
+        return t
 
-    return Prepared(train=tensor(tr), val=tensor(va), test=tensor(test_c), test_labels=labels.astype(np.int64),
+    return Prepared(train=tensor(tr, "train"), val=tensor(va, "validation"), test=tensor(test_c, "test"), test_labels=labels.astype(np.int64),
                     test_labels_orig=raw.labels.astype(np.int64), names=raw.names, scaler_min=lo,
                     scaler_scale=rng, source=raw.source, interpretation=raw.interpretation,
                     test_raw_first=np.asarray(raw.test[:, 0], dtype=np.float64))

@@ -2,14 +2,20 @@
 
 Each function reads one file, opens `.gz` transparently (the shared copies are
 gzip-compressed), and turns every failure into a one-line `UserError` that
-names the file and the problem.
+names the file and the problem: the one place where reading errors (a corrupt
+or truncated gzip, permissions, a folder in a file's place, encodings, empty
+or non-numeric arrays) are caught.
+
+Pickles are not read: unpickling a file can run any code in it.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import io
-import pickle
+import zlib
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -17,6 +23,42 @@ import pandas as pd
 from lib.errors import UserError
 
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", " ": "space"}
+R = TypeVar("R")
+
+
+def _why_unreadable(exc: BaseException) -> str:
+    """A short reason for a failed read, without the exception's own multi-line text."""
+    if isinstance(exc, gzip.BadGzipFile):
+        return "not a valid gzip file"
+    if isinstance(exc, (EOFError, zlib.error)):
+        return "truncated or corrupt compressed data"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "a folder, not a file"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def reads_file(fn: Callable[..., R]) -> Callable[..., R]:
+    """Decorate a reader whose first argument is a path: any failure to read becomes one
+    `UserError` naming the file (a `UserError` the reader raised itself passes unchanged)."""
+
+    @functools.wraps(fn)
+    def wrapped(path, *args, **kwargs) -> R:
+        try:
+            return fn(path, *args, **kwargs)
+        except UserError:
+            raise
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:
+            shown = resolve(path) if exists(path) else path
+            raise UserError(f"{shown}: cannot read ({_why_unreadable(exc)})") from None
+
+    return wrapped
 
 
 def resolve(path: Path) -> Path:
@@ -27,6 +69,8 @@ def resolve(path: Path) -> Path:
     gz = path.with_name(path.name + ".gz")
     if gz.is_file():
         return gz
+    if path.exists():
+        raise UserError(f"{path}: cannot read (a folder, not a file)")
     raise UserError(f"file not found: {path}")
 
 
@@ -39,6 +83,7 @@ def _open_binary(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
+@reads_file
 def _first_line(path: Path) -> str:
     with _open_binary(path) as fh:
         return fh.readline().decode("utf-8", errors="replace")
@@ -57,6 +102,7 @@ def _delimiter_hint(path: Path, expected: str) -> str:
     return ""
 
 
+@reads_file
 def read_matrix_txt(path: Path, delimiter: str = ",") -> np.ndarray:
     """A headerless numeric text matrix, `[T, N]` float64 (a single column gives `[T, 1]`)."""
     path = resolve(path)
@@ -79,12 +125,14 @@ def read_vector_txt(path: Path) -> np.ndarray:
     return arr[:, 0]
 
 
+@reads_file
 def read_text(path: Path) -> str:
     path = resolve(path)
     with _open_binary(path) as fh:
         return fh.read().decode("utf-8", errors="replace")
 
 
+@reads_file
 def read_csv(path: Path, sep: str = ",", **kwargs) -> pd.DataFrame:
     """A CSV with a header. Detects an empty file and a wrong delimiter."""
     path = resolve(path)
@@ -104,19 +152,14 @@ def read_csv(path: Path, sep: str = ",", **kwargs) -> pd.DataFrame:
     return df
 
 
+@reads_file
 def read_npy(path: Path) -> np.ndarray:
+    """A numeric `.npy` array (never pickled objects), non-empty."""
     path = resolve(path)
-    try:
-        with _open_binary(path) as fh:
-            return np.load(io.BytesIO(fh.read()), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{path}: not a readable .npy file ({str(exc).splitlines()[0] if str(exc) else 'empty'})") from None
-
-
-def read_pickle(path: Path) -> np.ndarray:
-    path = resolve(path)
-    try:
-        with _open_binary(path) as fh:
-            return np.asarray(pickle.load(fh))
-    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable pickle ({exc or 'empty'})") from None
+    with _open_binary(path) as fh:
+        arr = np.load(io.BytesIO(fh.read()), allow_pickle=False)
+    if arr.dtype.kind not in "biuf":
+        raise UserError(f"{path}: holds {arr.dtype} values, not numbers")
+    if arr.size == 0:
+        raise UserError(f"{path}: the array is empty (shape {arr.shape})")
+    return arr

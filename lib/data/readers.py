@@ -3,6 +3,7 @@ preprocessing happen afterwards, the same way for all (`lib/data/__init__.py`)."
 from __future__ import annotations
 
 import ast
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,26 @@ from lib.data.synthetic import make_synthetic
 from lib.data.types import RawData
 from lib.errors import UserError
 
+log = logging.getLogger("llm_tsad")
+
 
 def _numbered(n: int) -> list[str]:
     return [f"f{i}" for i in range(n)]
+
+
+def align_columns(train: pd.DataFrame, test: pd.DataFrame, test_path: Path) -> pd.DataFrame:
+    """`test` with its columns in `train`'s order, matched by name: the models learn features by
+    position, so a reordered test file is realigned (with a note) and other names are an error."""
+    if list(train.columns) == list(test.columns):
+        return test
+    only_train = [str(c) for c in train.columns if c not in test.columns]
+    only_test = [str(c) for c in test.columns if c not in train.columns]
+    if only_train or only_test:
+        raise UserError(f"{files.resolve(test_path)}: its columns do not match the training file's (only in train: "
+                        f"{', '.join(only_train[:5]) or '-'}; only in test: {', '.join(only_test[:5]) or '-'})")
+    log.warning("%s: columns in another order than in the training file; realigned by name",
+                files.resolve(test_path))
+    return test[list(train.columns)]
 
 
 def _numeric_frame(df: pd.DataFrame, path: Path) -> np.ndarray:
@@ -38,7 +56,6 @@ def read_synthetic(folder: Path, entity: str, cfg) -> RawData:
 # ---- SMD --------------------------------------------------------------------------
 def smd_entities(folder: Path) -> list[str]:
     names = {p.name.split(".")[0] for p in (folder / "train").glob("machine-*.txt*")}
-    names |= {p.name.rsplit("_train", 1)[0] for p in folder.rglob("machine-*_train.pkl*")}
     return sorted(names, key=lambda s: [int(x) for x in s.split("-")[1:]])
 
 
@@ -46,36 +63,34 @@ def _smd_interpretation(path: Path) -> list[tuple[int, int, list[int]]]:
     if not files.exists(path):
         return []
     segments = []
-    for line in files.read_text(path).splitlines():
+    for i, line in enumerate(files.read_text(path).splitlines(), 1):
         if not line.strip():
             continue
-        span, dims = line.split(":")
-        start, end = (int(v) for v in span.split("-"))
-        segments.append((start, end, [int(d) - 1 for d in dims.split(",") if d.strip()]))
+        try:
+            span, dims = line.split(":")
+            start, end = (int(v) for v in span.split("-"))
+            segments.append((start, end, [int(d) - 1 for d in dims.split(",") if d.strip()]))
+        except ValueError:
+            raise UserError(f"{files.resolve(path)}: line {i} is not 'start-end:dim,dim,...' ({line[:40]!r})") from None
     return segments
 
 
 @register("SMD", folders=("SMD", "ServerMachineDataset"), entities=smd_entities,
-          description="Server Machine Dataset (OmniAnomaly text files or machine-X-Y_*.pkl)")
+          description="Server Machine Dataset (OmniAnomaly text files)")
 def read_smd(folder: Path, entity: str, cfg) -> RawData:
     if not entity:
         raise UserError("dataset SMD needs --entity machine-X-Y (or --entity all)")
     txt = folder / "train" / f"{entity}.txt"
-    if files.exists(txt):
-        train = files.read_matrix_txt(txt)
-        test = files.read_matrix_txt(folder / "test" / f"{entity}.txt")
-        labels = files.read_vector_txt(folder / "test_label" / f"{entity}.txt")
-        interp = _smd_interpretation(folder / "interpretation_label" / f"{entity}.txt")
-    else:
-        pkl = next(iter(folder.rglob(f"{entity}_train.pkl*")), None)
-        if pkl is None:
-            raise UserError(f"dataset SMD: no files for {entity} under {folder} (known: {', '.join(smd_entities(folder)) or 'none'})")
-        base = pkl.parent / entity
-        train = files.read_pickle(Path(f"{base}_train.pkl"))
-        test = files.read_pickle(Path(f"{base}_test.pkl"))
-        labels = files.read_pickle(Path(f"{base}_test_label.pkl")).reshape(-1)
-        train, test = train.reshape(train.shape[0], -1), test.reshape(test.shape[0], -1)
-        interp = []
+    if not files.exists(txt):
+        pickled = next(iter(folder.rglob(f"{entity}_train.pkl*")), None)
+        why = (f"found only {pickled.name}: pickles are not read, since unpickling can run code; use the "
+               "OmniAnomaly text files (train/, test/, test_label/)") if pickled else \
+            f"known: {', '.join(smd_entities(folder)) or 'none'}"
+        raise UserError(f"dataset SMD: no text files for {entity} under {folder} ({why})")
+    train = files.read_matrix_txt(txt)
+    test = files.read_matrix_txt(folder / "test" / f"{entity}.txt")
+    labels = files.read_vector_txt(folder / "test_label" / f"{entity}.txt")
+    interp = _smd_interpretation(folder / "interpretation_label" / f"{entity}.txt")
     return RawData(train, test, labels, _numbered(train.shape[1]), f"SMD {entity}", interp)
 
 
@@ -191,6 +206,7 @@ def read_psm(folder: Path, entity: str, cfg) -> RawData:
         return df.drop(columns=[c for c in df.columns if str(c).lower().startswith("timestamp")])
 
     train, test, lab = frame("train.csv"), frame("test.csv"), frame("test_label.csv")
+    test = align_columns(train, test, folder / "test.csv")
     if lab.shape[1] != 1:
         raise UserError(f"{folder / 'test_label.csv'}: expected one label column besides the timestamp")
     return RawData(_numeric_frame(train, folder / "train.csv"), _numeric_frame(test, folder / "test.csv"),
@@ -233,6 +249,6 @@ def read_generic(folder: Path, entity: str, cfg) -> RawData:
         raise UserError(f"{files.resolve(folder / 'test.csv')}: missing label column {col!r} (set --label_col)")
     train = train.drop(columns=[col], errors="ignore")
     labels = test[col].to_numpy()
-    test = test.drop(columns=[col])
+    test = align_columns(train, test.drop(columns=[col]), folder / "test.csv")
     return RawData(_numeric_frame(train, folder / "train.csv"), _numeric_frame(test, folder / "test.csv"),
                    labels, list(test.columns), f"generic {folder}")

@@ -98,3 +98,27 @@ def test_commit_stamp_is_dirty_for_code_changes_only(tmp_path):
     assert _read_git_commit(tmp_path / "lib") == clean
     (tmp_path / "lib" / "code.py").write_text("y\n")
     assert _read_git_commit(tmp_path / "lib") == clean + "+dirty"
+
+
+def test_resume_from_a_moved_and_respelled_expe_dir(tmp_path):
+    import shutil
+
+    train(tiny_config(tmp_path / "a", epochs=1))
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    cfg = tiny_config(tmp_path / "b", epochs=2, resume=True)
+    state, _ = train(cfg.replace(expe_dir=f"{tmp_path}/b/./expe/"))
+    assert [h["epoch"] for h in state.history] == [1, 2]
+
+
+def test_non_finite_validation_loss_stops_and_keeps_earlier_checkpoints(tmp_path, monkeypatch):
+    import pytest
+    from lib.errors import UserError
+
+    cfg = tiny_config(tmp_path, epochs=1)
+    train(cfg)
+    before = {k: run_paths(cfg)[k].read_bytes() for k in ("best", "last")}
+    monkeypatch.setattr(Trainer, "validation_losses", lambda self, series: {"pred": float("nan"), "recon": 0.0,
+                                                                           "adv": 0.0})
+    with pytest.raises(UserError, match="epoch 1: the validation loss is not finite; stopped without saving"):
+        train(cfg)
+    assert {k: run_paths(cfg)[k].read_bytes() for k in ("best", "last")} == before

@@ -68,7 +68,23 @@ def test_nan_refused_or_filled_with_count(tmp_path, caplog):
 
 def test_feature_count_mismatch(tmp_path):
     cfg = generic(tmp_path, frame(20, cols=("a", "b", "c")), frame(10, label=True))
-    with pytest.raises(UserError, match="train has 3 features but test has 2"):
+    with pytest.raises(UserError, match=r"test\.csv: its columns do not match.*only in train: c; only in test: -"):
+        load_raw(cfg)
+
+
+def test_reordered_test_columns_are_realigned_by_name(tmp_path, caplog):
+    train, test = frame(20, cols=("a0", "a1", "a2")), frame(10, cols=("a0", "a1", "a2"), label=True, seed=1)
+    cfg = generic(tmp_path, train, test[["a2", "a1", "a0", "label"]])
+    with caplog.at_level(logging.WARNING, logger="llm_tsad"):
+        raw = load_raw(cfg)
+    assert raw.names == ["a0", "a1", "a2"]
+    np.testing.assert_allclose(raw.test, test[["a0", "a1", "a2"]].to_numpy())
+    assert "realigned by name" in caplog.text
+
+
+def test_other_column_names_are_an_error_listing_them(tmp_path):
+    cfg = generic(tmp_path, frame(20, cols=("a", "b")), frame(10, cols=("a", "x"), label=True))
+    with pytest.raises(UserError, match="only in train: b; only in test: x"):
         load_raw(cfg)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from lib.config import Config
 from lib.data import list_entities, load_raw, prepare
+from lib.errors import UserError
 from tests.conftest import tiny_config
 
 RNG = np.random.default_rng(0)
@@ -47,17 +48,24 @@ def test_smd_text_and_gz(tmp_path):
     assert load_raw(_cfg(tmp_path, "SMD", "machine-2-1")).test.shape == (40, 3)
 
 
-def test_smd_pickle_form(tmp_path):
+class _Touch:
+    """Unpickling this creates a file: what a crafted pickle could do."""
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_smd_pickles_are_refused_unread(tmp_path):
     folder = tmp_path / "SMD"
     folder.mkdir()
-    train, test = RNG.random((30, 5)).astype(np.float32), RNG.random((30, 5)).astype(np.float32)
-    labels = (np.arange(30) % 7 == 0).astype(np.float32)
-    for suffix, arr in (("train", train), ("test", test), ("test_label", labels)):
-        (folder / f"machine-3-4_{suffix}.pkl").write_bytes(pickle.dumps(arr))
-    assert list_entities("SMD", str(tmp_path)) == ["machine-3-4"]
-    raw = load_raw(_cfg(tmp_path, "SMD", "machine-3-4"))
-    np.testing.assert_array_equal(raw.test, test.astype(np.float64))
-    np.testing.assert_array_equal(raw.labels, labels.astype(int))
+    ran = tmp_path / "code-ran"
+    for suffix in ("train", "test", "test_label"):
+        (folder / f"machine-3-4_{suffix}.pkl").write_bytes(pickle.dumps(_Touch(ran)))
+    with pytest.raises(UserError, match="found only machine-3-4_train.pkl: pickles are not read"):
+        load_raw(_cfg(tmp_path, "SMD", "machine-3-4"))
+    assert not ran.exists()
 
 
 def write_telemanom(root: Path) -> None:
