@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lib import checkpoint
+from lib.train import checkpoint
 from lib.config import Config, add_config_flags, overrides_from_args
 from lib.data.imputation import add_gaps, evenly_spaced, imputation_splits, masked_errors, to_windows
 from lib.errors import cli_main
-from lib.report import write_json
+from lib.outputs.report import write_json
 from lib.runfiles import check_writable, run_lock
 from lib.utils import quiet_third_party, seed_everything, setup_logging
 from model.imputers import IMPUTERS, TRAINED, build_imputer

@@ -12,13 +12,14 @@ import argparse
 import torch
 from accelerate import Accelerator
 
-from lib.checkpoint import run_paths
+from lib.runfiles import run_paths
 from lib.config import Config, add_config_flags, overrides_from_args
 from lib.data import DATASETS, get_spec, list_entities, prepare
 from lib.errors import UserError, cli_main
 from lib.runfiles import check_writable, run_lock
-from lib.trainer import Trainer
+from lib.train.trainer import Trainer
 from lib.utils import pick_device, quiet_third_party, seed_everything, setup_logging
+from model.imputers import llm4imp_filler
 from model.registry import build_models
 
 
@@ -68,7 +69,7 @@ def _train_one(cfg: Config, acc: Accelerator, paths: dict) -> dict:
     shared_imputer = acc.num_processes > 1 and cfg.impute == "llm4imp"
     if shared_imputer and not acc.is_main_process:
         acc.wait_for_everyone()
-    data = prepare(cfg, fit_imputer=acc.is_main_process)
+    data = prepare(cfg, learned_filler=llm4imp_filler(cfg, paths["imputer"], fit=acc.is_main_process))
     if shared_imputer and acc.is_main_process:
         acc.wait_for_everyone()
     log.info("training %s on %s", cfg.model_name, cfg.data_tag)

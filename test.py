@@ -9,38 +9,37 @@ Results go to expe/results/<data>_<model>.json and .png.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lib import checkpoint
-from lib.baselines import BASELINES, baseline_scores
-from lib.checkpoint import run_paths
-from lib.config import Config, add_config_flags, overrides_from_args
+from lib.train import checkpoint
+from lib.score.baselines import BASELINES, baseline_scores
+from lib.runfiles import run_paths
+from lib.config import Config, add_config_flags, overrides_from_args, rescorable_fields
 from lib.data import prepare
 from lib.errors import UserError, cli_main
 from lib.runfiles import check_writable, run_lock, temporary_path
 from lib.data.windows import last_windows, window_labels
-from lib.evaluate import Labels, explain, get_final_result, judge, scores_to_time
-from lib.metrics import hit_rate
-from lib.report import MEAN_COLUMNS, format_table, plot_scores, write_json
-from lib.scoring import BRANCHES, window_errors
+from lib.score.judge import Labels, explain, get_final_result, judge, scores_to_time
+from lib.metrics.counts import hit_rate
+from lib.outputs.report import MEAN_COLUMNS, format_table, plot_scores, write_json
+from lib.score.branch_errors import BRANCHES, window_errors
 from lib.utils import pick_device, quiet_third_party, seed_everything, setup_logging
-from lib.vus import find_period
+from lib.metrics.vus import find_period
+from model.imputers import llm4imp_filler
 from model.registry import build_models
 from run import entities_of
+
+log = logging.getLogger("llm_tsad")
 
 # Flags test.py may change relative to the checkpoint: they affect scoring or
 # where things are read and written, never the trained weights. The frozen LLM
 # is not in the checkpoint, so its precision may differ at scoring (bfloat16
 # scores several times faster on CPU) and its prefix cache may be off.
-SCORING_FLAGS = {"test_alpha", "test_beta", "test_gamma", "topk", "score_norm", "norm_source", "score_agg",
-                 "score_span", "stamp_labels", "calib_windows", "clip_test",
-                 "smooth", "search_steps", "vus_window", "pot_q", "pot_level", "val_quantile", "data_root", "device", "threads", "eval_batch_size", "expe_dir",
-                 "nan_policy", "resume", "epochs", "patience", "max_val_windows", "llm_dtype", "llm_prefix_cache",
-                 # the robustness experiment fills gaps made at test time; llm4imp needs the imputer run.py trained
-                 "impute", "test_missing_rate", "test_missing_pattern"}
+SCORING_FLAGS = rescorable_fields()
 
 
 def config_from_checkpoint(ckpt: dict, typed: dict, path: Path) -> Config:
@@ -92,59 +91,67 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
 
 def score_checkpoint(ckpt: dict, path: Path, cfg: Config, paths: dict, baseline_names: list[str],
                      explain_k: int) -> list[dict]:
-    """`evaluate_one`'s work, under the run's lock."""
-    log = setup_logging(paths["log"])
+    """`evaluate_one`'s work, under the run's lock: errors -> scores judged against the labels
+    (with the baselines beside them) -> the result files; the rows of the printed table."""
+    setup_logging(paths["log"])
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
-    data = prepare(cfg)
+    data = prepare(cfg, learned_filler=llm4imp_filler(cfg, paths["imputer"], fit=False))
     pred, recon = load_models(ckpt, cfg, data.n_features, device, path)
     check_scaler(ckpt, data, path)
     # consecutive windows, so that the trailing smoothing and POT's tail see the series as it runs
     calib = last_windows(data.val, cfg.window_size, cfg.calib_windows)
     val_err = window_errors(pred, recon, calib.to(device), cfg)
     test_err = window_errors(pred, recon, data.test.to(device), cfg)
-    n_windows = test_err["pred"].shape[0]
     window = vus_window(cfg, data)
     labels = Labels(orig=data.test_labels_orig, model=data.test_labels)
     res = get_final_result(test_err, val_err, labels, cfg, window)
     baselines = judge_baselines(baseline_names, data, cfg, window, calib)
-    root_cause = root_cause_of(res, data, cfg, explain_k)
-    m = res["metrics"]
-    inference = {"windows": n_windows, "seconds": test_err["seconds"],
-                 "ms_per_window": 1000 * test_err["seconds"] / n_windows,
-                 "windows_per_s": n_windows / test_err["seconds"]}
-    # Threshold-free accuracy of each branch: the mean absolute error over all test windows.
-    mae = {f"{k}_mae": float(test_err[k].mean()) for k in BRANCHES}
+    inference = inference_speed(test_err)
+    result = {"config": cfg.to_dict(), "seed": cfg.seed, "git_commit": checkpoint.git_commit(),
+              "checkpoint": str(path), "trained_epoch": ckpt["epoch"], "trained_git_commit": ckpt.get("git_commit"),
+              "protocol": "STAMP: best-F1 threshold searched on the test labels (oracle), with point adjustment, "
+                          f"over {'window' if cfg.stamp_labels == 'window' else 'per-step'} labels",
+              "metrics": res["metrics"], "by_score_agg": res["by_score_agg"], "beyond_pa": res["beyond_pa"],
+              "label_free": res["label_free"], "baselines": baselines,
+              "root_cause": root_cause_of(res, data, cfg, explain_k), "inference": inference,
+              # threshold-free accuracy of each branch: the mean absolute error over all test windows
+              "test_errors": {f"{k}_mae": float(test_err[k].mean()) for k in BRANCHES},
+              "data": {"source": data.source, "test_steps": int(data.test_labels_orig.size), "impute": cfg.impute,
+                       "filled_values": data.filled, "test_missing": [cfg.test_missing_rate, cfg.test_missing_pattern],
+                       "anomaly_ratio": float(data.test_labels_orig.mean()),
+                       "calibration_windows": int(val_err["pred"].shape[0])}}
+    write_outputs(result, res, labels, cfg, window, paths)
+    return [table_row(cfg.data_tag, cfg.model_name, res, inference["ms_per_window"]),
+            *(table_row(cfg.data_tag, f"baseline {name}", b, float("nan")) for name, b in baselines.items())]
+
+
+def inference_speed(test_err: dict) -> dict[str, float]:
+    """Scoring cost: test windows, seconds, ms per window and windows per second."""
+    n = test_err["pred"].shape[0]
+    return {"windows": n, "seconds": test_err["seconds"], "ms_per_window": 1000 * test_err["seconds"] / n,
+            "windows_per_s": n / test_err["seconds"]}
+
+
+def write_outputs(result: dict, res: dict, labels: Labels, cfg: Config, window: int, paths: dict) -> None:
+    """The result JSON, the saved scores (.npz) and the plot, each said in the log."""
+    m, lf, mae, inference = result["metrics"], result["label_free"], result["test_errors"], result["inference"]
     log.info("%s %s: F1(PA) %.4f P %.4f R %.4f at threshold %.4g; %d test windows in %.1fs; test MAE pred %.4f "
              "recon %.4f", cfg.data_tag, cfg.model_name, m["f1"], m["precision"], m["recall"], m["threshold"],
-             n_windows, test_err["seconds"], mae["pred_mae"], mae["recon_mae"])
-    write_json({"config": cfg.to_dict(), "seed": cfg.seed, "git_commit": checkpoint.git_commit(),
-                "checkpoint": str(path), "trained_epoch": ckpt["epoch"], "trained_git_commit": ckpt.get("git_commit"),
-                "protocol": "STAMP: best-F1 threshold searched on the test labels (oracle), with point adjustment, "
-                            f"over {'window' if cfg.stamp_labels == 'window' else 'per-step'} labels",
-                "metrics": m, "by_score_agg": res["by_score_agg"], "beyond_pa": res["beyond_pa"],
-                "label_free": res["label_free"], "baselines": baselines, "root_cause": root_cause,
-                "inference": inference,
-                "test_errors": mae, "data": {"source": data.source, "test_steps": int(data.test_labels_orig.size),
-                                             "impute": cfg.impute, "filled_values": data.filled,
-                                             "test_missing": [cfg.test_missing_rate, cfg.test_missing_pattern],
-                         "anomaly_ratio": float(data.test_labels_orig.mean()),
-                         "calibration_windows": int(val_err["pred"].shape[0])}}, paths["result"])
-    save_scores(res, labels, cfg, window, paths["scores"])
-    lf = res["label_free"]
+             inference["windows"], inference["seconds"], mae["pred_mae"], mae["recon_mae"])
     log.info("label-free: %s threshold %.4g on %d consecutive validation windows (%d above the %g quantile)",
              lf["pot"]["method"], lf["pot"]["threshold"], lf["pot"]["n_calibration"], lf["pot"]["n_excess"],
              cfg.pot_level)
+    write_json(result, paths["result"])
+    save_scores(res, labels, cfg, window, paths["scores"])
     # the label-free thresholds belong to the validation-normalised score: drawn only on that scale
     lines = {"best-F1 threshold, PA (oracle)": m["threshold"]}
     if cfg.norm_source == "val":
         lines.update({f"POT, {lf['pot']['method']} (label-free)": lf["pot"]["threshold"],
                       f"validation {cfg.val_quantile:g} quantile": lf["val_quantile"]["threshold"]})
-    plot_scores(res["score"], data.test_labels_orig, lines, f"{cfg.data_tag} {cfg.model_name}: F1(PA) {m['f1']:.3f}",
+    plot_scores(res["score"], labels.orig, lines, f"{cfg.data_tag} {cfg.model_name}: F1(PA) {m['f1']:.3f}",
                 paths["plot"], res["beyond_pa"]["pa_k"])
     log.info("results: %s, %s, %s", paths["result"], paths["scores"], paths["plot"])
-    return [table_row(cfg.data_tag, cfg.model_name, res, inference["ms_per_window"]),
-            *(table_row(cfg.data_tag, f"baseline {name}", b, float("nan")) for name, b in baselines.items())]
 
 
 def save_scores(res: dict, labels: Labels, cfg: Config, window: int, path: Path) -> None:
@@ -194,7 +201,7 @@ def table_row(data: str, model: str, judged: dict, ms_per_window: float) -> dict
 
 
 def judge_baselines(names: list[str], data, cfg: Config, window: int, calib: torch.Tensor) -> dict[str, dict]:
-    """Each baseline through the same windows and metrics as the model (`lib/baselines.py`),
+    """Each baseline through the same windows and metrics as the model (`lib/score/baselines.py`),
     its label-free thresholds calibrated on the same validation windows `calib`."""
     out = {}
     T = data.test_labels_orig.shape[0]

@@ -21,130 +21,143 @@ from lib.errors import UserError
 DATA_ROOT_ENV = "LLM_TSAD_DATA_ROOT"
 
 
+# What each field belongs to, in its metadata "scope":
+#   data, model, training: fixed once a detector is trained;
+#   imputation: impute.py's own; inference: how the frozen LLM computes, not what was learned;
+#   budget: how long training may go on; run: where files live and what runs them;
+#   scoring: test.py's, never seen by training.
+# test.py may change the inference, budget, run and scoring fields of a checkpoint's config,
+# and the data fields marked "rescore" (gap filling for the robustness experiment, and the
+# validation cap, which scoring does not use); a resumed run may change budget and run fields.
+SCOPES = ("data", "imputation", "model", "inference", "training", "budget", "run", "scoring")
+RESCORABLE_SCOPES = ("inference", "budget", "run", "scoring")
+RESUMABLE_SCOPES = ("budget", "run")
+
+
 @dataclass
 class Config:
     # ---- data -------------------------------------------------------------
-    data: str = field(default="synthetic", metadata={"help": "dataset name (see --list_data)"})
-    entity: str = field(default="", metadata={"help": "machine / channel / run; 'all' runs every one present"})
-    data_root: str = field(default="", metadata={"help": f"folder holding the datasets (env {DATA_ROOT_ENV}, default dataset/)"})
-    val_ratio: float = field(default=0.2, metadata={"help": "chronological share of train kept for validation"})
-    window_size: int = field(default=15, metadata={"help": "window length L"})
-    n_pred: int = field(default=3, metadata={"help": "forecast horizon H: the last H steps of each window"})
-    down_len: int = field(default=1, metadata={"help": "down-sampling block (1 = none): median of features, max of labels"})
-    is_mas: bool = field(default=False, metadata={"help": "add moving averages over sub-windows as extra channels"})
-    mas_windows: str = field(default="3,5,10,20", metadata={"help": "moving-average lengths for --is_mas"})
-    nnodes: int = field(default=0, metadata={"help": "feature count N (0 = read from the data)"})
-    nan_policy: str = field(default="refuse", metadata={"help": "refuse | fill: what to do with NaN/inf in the data"})
-    impute: str = field(default="none", metadata={"help": "fill gaps before scaling: none (see --nan_policy) | linear | "
+    data: str = field(default="synthetic", metadata={"scope": "data", "help": "dataset name (see --list_data)"})
+    entity: str = field(default="", metadata={"scope": "data", "help": "machine / channel / run; 'all' runs every one present"})
+    data_root: str = field(default="", metadata={"scope": "run", "help": f"folder holding the datasets (env {DATA_ROOT_ENV}, default dataset/)"})
+    val_ratio: float = field(default=0.2, metadata={"scope": "data", "help": "chronological share of train kept for validation"})
+    window_size: int = field(default=15, metadata={"scope": "data", "help": "window length L"})
+    n_pred: int = field(default=3, metadata={"scope": "data", "help": "forecast horizon H: the last H steps of each window"})
+    down_len: int = field(default=1, metadata={"scope": "data", "help": "down-sampling block (1 = none): median of features, max of labels"})
+    is_mas: bool = field(default=False, metadata={"scope": "data", "help": "add moving averages over sub-windows as extra channels"})
+    mas_windows: str = field(default="3,5,10,20", metadata={"scope": "data", "help": "moving-average lengths for --is_mas"})
+    nnodes: int = field(default=0, metadata={"scope": "data", "help": "feature count N (0 = read from the data)"})
+    nan_policy: str = field(default="refuse", metadata={"scope": "data", "rescore": True, "choices": ('refuse', 'fill'), "help": "refuse | fill: what to do with NaN/inf in the data"})
+    impute: str = field(default="none", metadata={"scope": "data", "rescore": True, "choices": ('none', 'linear', 'locf', 'llm4imp'), "help": "fill gaps before scaling: none (see --nan_policy) | linear | "
                                                           "locf | llm4imp (trained on train, saved beside the checkpoint)"})
-    clip_test: bool = field(default=False, metadata={"help": "clip scaled test data to the train range [0, 1] (STAMP "
+    clip_test: bool = field(default=False, metadata={"scope": "scoring", "help": "clip scaled test data to the train range [0, 1] (STAMP "
                                                              "does not; a scoring flag)"})
-    label_col: str = field(default="label", metadata={"help": "label column of the generic CSV format"})
-    syn_features: int = field(default=8, metadata={"help": "synthetic: number of features"})
-    syn_train_len: int = field(default=4000, metadata={"help": "synthetic: train length"})
-    syn_test_len: int = field(default=3000, metadata={"help": "synthetic: test length"})
-    max_train_windows: int = field(default=0, metadata={"help": "cap on training windows, evenly spaced (0 = all); the detector's per epoch, and the imputer's of --impute llm4imp and impute.py"})
-    max_val_windows: int = field(default=0, metadata={"help": "cap on validation windows, evenly spaced (0 = all)"})
+    label_col: str = field(default="label", metadata={"scope": "data", "help": "label column of the generic CSV format"})
+    syn_features: int = field(default=8, metadata={"scope": "data", "help": "synthetic: number of features"})
+    syn_train_len: int = field(default=4000, metadata={"scope": "data", "help": "synthetic: train length"})
+    syn_test_len: int = field(default=3000, metadata={"scope": "data", "help": "synthetic: test length"})
+    max_train_windows: int = field(default=0, metadata={"scope": "data", "help": "cap on training windows, evenly spaced (0 = all); the detector's per epoch, and the imputer's of --impute llm4imp and impute.py"})
+    max_val_windows: int = field(default=0, metadata={"scope": "data", "rescore": True, "help": "cap on validation windows, evenly spaced (0 = all)"})
 
     # ---- imputation (impute.py) -------------------------------------------
-    imputer: str = field(default="llm4imp", metadata={"help": "impute.py (also --model): llm4imp | saits | timellm | "
+    imputer: str = field(default="llm4imp", metadata={"scope": "imputation", "help": "impute.py (also --model): llm4imp | saits | timellm | "
                                                                "mean | locf | linear"})
-    missing_rate: float = field(default=0.1, metadata={"help": "impute.py: share of values removed artificially"})
-    missing_pattern: str = field(default="point", metadata={"help": "impute.py: point | block | subseq"})
-    imp_steps: int = field(default=48, metadata={"help": "impute.py: window length n_steps"})
-    imp_series: str = field(default="train", metadata={"help": "impute.py, datasets other than ETT: train (its training "
+    missing_rate: float = field(default=0.1, metadata={"scope": "imputation", "help": "impute.py: share of values removed artificially"})
+    missing_pattern: str = field(default="point", metadata={"scope": "imputation", "choices": ('point', 'block', 'subseq'), "help": "impute.py: point | block | subseq"})
+    imp_steps: int = field(default=48, metadata={"scope": "imputation", "help": "impute.py: window length n_steps"})
+    imp_series: str = field(default="train", metadata={"scope": "imputation", "choices": ('train', 'both'), "help": "impute.py, datasets other than ETT: train (its training "
                                                                 "series, 60/20/20 %) | both (train/val from the training "
                                                                 "series, test from the test series)"})
-    test_missing_rate: float = field(default=0.0, metadata={"help": "test.py robustness: remove this share of the test "
+    test_missing_rate: float = field(default=0.0, metadata={"scope": "scoring", "help": "test.py robustness: remove this share of the test "
                                                                     "values (0 = none), then fill them by --impute"})
-    test_missing_pattern: str = field(default="point", metadata={"help": "test.py robustness: point | block | subseq"})
+    test_missing_pattern: str = field(default="point", metadata={"scope": "scoring", "choices": ('point', 'block', 'subseq'), "help": "test.py robustness: point | block | subseq"})
 
     # ---- models ---------------------------------------------------------
-    pred_model: str = field(default="gat", metadata={"help": "prediction branch (see model/registry.py)"})
-    recon_model: str = field(default="ae", metadata={"help": "reconstruction branch: ae | mamba"})
-    d_model: int = field(default=32, metadata={"help": "gat: hidden width per node"})
-    em_dim: int = field(default=16, metadata={"help": "gat: node-embedding size of the learned graph"})
-    top_k: int = field(default=10, metadata={"help": "gat: neighbours kept per node in the learned graph"})
-    graph_alpha: float = field(default=3.0, metadata={"help": "gat: saturation of the graph constructor"})
-    layer_num: int = field(default=2, metadata={"help": "gat: spatio-temporal layers"})
-    temp_kernel: int = field(default=3, metadata={"help": "gat: temporal convolution kernel"})
-    embed_size: int = field(default=64, metadata={"help": "gat: temporal self-attention width"})
-    num_heads: int = field(default=4, metadata={"help": "gat: attention heads"})
-    ffwd_size: int = field(default=64, metadata={"help": "gat: feed-forward width of temporal attention"})
-    dropout: float = field(default=0.1, metadata={"help": "dropout in the prediction branch"})
-    latent_size: int = field(default=1, metadata={"help": "ae: latent units per time step"})
-    mamba_d_model: int = field(default=64, metadata={"help": "mamba: hidden width"})
-    mamba_layers: int = field(default=2, metadata={"help": "mamba: layers in encoder and in decoder"})
-    mamba_d_state: int = field(default=16, metadata={"help": "mamba: SSM state size"})
-    mamba_latent: int = field(default=16, metadata={"help": "mamba: bottleneck size of the window code"})
+    pred_model: str = field(default="gat", metadata={"scope": "model", "help": "prediction branch (see model/registry.py)"})
+    recon_model: str = field(default="ae", metadata={"scope": "model", "help": "reconstruction branch: ae | mamba"})
+    d_model: int = field(default=32, metadata={"scope": "model", "help": "gat: hidden width per node"})
+    em_dim: int = field(default=16, metadata={"scope": "model", "help": "gat: node-embedding size of the learned graph"})
+    top_k: int = field(default=10, metadata={"scope": "model", "help": "gat: neighbours kept per node in the learned graph"})
+    graph_alpha: float = field(default=3.0, metadata={"scope": "model", "help": "gat: saturation of the graph constructor"})
+    layer_num: int = field(default=2, metadata={"scope": "model", "help": "gat: spatio-temporal layers"})
+    temp_kernel: int = field(default=3, metadata={"scope": "model", "help": "gat: temporal convolution kernel"})
+    embed_size: int = field(default=64, metadata={"scope": "model", "help": "gat: temporal self-attention width"})
+    num_heads: int = field(default=4, metadata={"scope": "model", "help": "gat: attention heads"})
+    ffwd_size: int = field(default=64, metadata={"scope": "model", "help": "gat: feed-forward width of temporal attention"})
+    dropout: float = field(default=0.1, metadata={"scope": "model", "help": "dropout in the prediction branch"})
+    latent_size: int = field(default=1, metadata={"scope": "model", "help": "ae: latent units per time step"})
+    mamba_d_model: int = field(default=64, metadata={"scope": "model", "help": "mamba: hidden width"})
+    mamba_layers: int = field(default=2, metadata={"scope": "model", "help": "mamba: layers in encoder and in decoder"})
+    mamba_d_state: int = field(default=16, metadata={"scope": "model", "help": "mamba: SSM state size"})
+    mamba_latent: int = field(default=16, metadata={"scope": "model", "help": "mamba: bottleneck size of the window code"})
 
-    llm_backend: str = field(default="llama", metadata={"help": "llm: gpt2 | llama | bert"})
-    llm_model: str = field(default="", metadata={"help": "llm: empty = the backend's default (llama: bundled SmolLM2-135M, "
+    llm_backend: str = field(default="llama", metadata={"scope": "model", "choices": ('gpt2', 'llama', 'bert'), "help": "llm: gpt2 | llama | bert"})
+    llm_model: str = field(default="", metadata={"scope": "model", "help": "llm: empty = the backend's default (llama: bundled SmolLM2-135M, "
                                                           "bert: bundled MiniLM, gpt2: hub id gpt2); smollm2 | minilm | "
                                                           "tiny (random, for tests) | a local folder | a hub id"})
-    llm_layers: int = field(default=6, metadata={"help": "llm: keep the first k layers (0 = all)"})
-    llm_pretrained: bool = field(default=True, metadata={"help": "llm: False = same architecture, random weights"})
-    llm_dtype: str = field(default="float32", metadata={"help": "llm: float32 | bfloat16 | float16 for the frozen LLM"})
-    llm_load_in_4bit: bool = field(default=False, metadata={"help": "llm: 4-bit weights via bitsandbytes (CUDA only)"})
-    llm_load_in_8bit: bool = field(default=False, metadata={"help": "llm: 8-bit weights via bitsandbytes (CUDA only)"})
-    llm_prompt_mode: str = field(default="dataset", metadata={"help": "llm: none | dataset | stats_short | stats"})
-    llm_top_k_lags: int = field(default=5, metadata={"help": "llm: autocorrelation lags in the stats prompt"})
-    llm_use_mas: bool = field(default=True, metadata={"help": "llm: feed the --is_mas channels as extra inputs"})
-    llm_skip_layers: bool = field(default=False, metadata={"help": "llm: ablation: no LLM layers (identity); the "
+    llm_layers: int = field(default=6, metadata={"scope": "model", "help": "llm: keep the first k layers (0 = all)"})
+    llm_pretrained: bool = field(default=True, metadata={"scope": "model", "help": "llm: False = same architecture, random weights"})
+    llm_dtype: str = field(default="float32", metadata={"scope": "inference", "choices": ('float32', 'bfloat16', 'float16'), "help": "llm: float32 | bfloat16 | float16 for the frozen LLM"})
+    llm_load_in_4bit: bool = field(default=False, metadata={"scope": "model", "help": "llm: 4-bit weights via bitsandbytes (CUDA only)"})
+    llm_load_in_8bit: bool = field(default=False, metadata={"scope": "model", "help": "llm: 8-bit weights via bitsandbytes (CUDA only)"})
+    llm_prompt_mode: str = field(default="dataset", metadata={"scope": "model", "choices": ('none', 'dataset', 'stats_short', 'stats'), "help": "llm: none | dataset | stats_short | stats"})
+    llm_top_k_lags: int = field(default=5, metadata={"scope": "model", "help": "llm: autocorrelation lags in the stats prompt"})
+    llm_use_mas: bool = field(default=True, metadata={"scope": "model", "help": "llm: feed the --is_mas channels as extra inputs"})
+    llm_skip_layers: bool = field(default=False, metadata={"scope": "model", "help": "llm: ablation: no LLM layers (identity); the "
                                                                   "reprogrammed patches go straight to the head"})
-    llm_prefix_cache: bool = field(default=True, metadata={"help": "llm: reuse the prompt's key/value cache (causal backends)"})
-    llm_patch_len: int = field(default=4, metadata={"help": "llm: patch length"})
-    llm_stride: int = field(default=2, metadata={"help": "llm: patch stride"})
-    llm_d_model: int = field(default=16, metadata={"help": "llm: patch-embedding width"})
-    llm_n_heads: int = field(default=4, metadata={"help": "llm: reprogramming heads"})
-    llm_num_tokens: int = field(default=100, metadata={"help": "llm: text prototypes"})
-    llm_d_ff: int = field(default=32, metadata={"help": "llm: hidden dims kept for the head"})
-    llm_vocab_subset: int = field(default=0, metadata={"help": "llm: prototypes map only the first k token ids "
+    llm_prefix_cache: bool = field(default=True, metadata={"scope": "inference", "help": "llm: reuse the prompt's key/value cache (causal backends)"})
+    llm_patch_len: int = field(default=4, metadata={"scope": "model", "help": "llm: patch length"})
+    llm_stride: int = field(default=2, metadata={"scope": "model", "help": "llm: patch stride"})
+    llm_d_model: int = field(default=16, metadata={"scope": "model", "help": "llm: patch-embedding width"})
+    llm_n_heads: int = field(default=4, metadata={"scope": "model", "help": "llm: reprogramming heads"})
+    llm_num_tokens: int = field(default=100, metadata={"scope": "model", "help": "llm: text prototypes"})
+    llm_d_ff: int = field(default=32, metadata={"scope": "model", "help": "llm: hidden dims kept for the head"})
+    llm_vocab_subset: int = field(default=0, metadata={"scope": "model", "help": "llm: prototypes map only the first k token ids "
                                                                  "(BPE order, roughly by frequency; 0 = whole vocabulary)"})
 
     # ---- training ---------------------------------------------------------
-    epochs: int = field(default=10, metadata={"help": "maximum epochs"})
-    batch_size: int = field(default=64, metadata={"help": "windows per training batch"})
-    eval_batch_size: int = field(default=256, metadata={"help": "windows per batch when no gradient is needed"})
-    pred_lr: float = field(default=1e-3, metadata={"help": "prediction-branch learning rate"})
-    ae_lr: float = field(default=1e-3, metadata={"help": "reconstruction-branch learning rate"})
-    weight_decay: float = field(default=1e-4, metadata={"help": "Adam weight decay"})
-    pred_w0: float = field(default=5.0, metadata={"help": "w_p(epoch) = pred_w0 / epoch"})
-    recon_w0: float = field(default=3.0, metadata={"help": "w_r(epoch) = recon_w0 / epoch"})
-    patience: int = field(default=3, metadata={"help": "early-stopping patience in epochs (0 = off)"})
-    seed: int = field(default=666, metadata={"help": "random seed"})
-    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch default)"})
-    resume: bool = field(default=False, metadata={"help": "continue an interrupted run from its last epoch"})
-    expe_dir: str = field(default="expe", metadata={"help": "output folder: pth/, log/, results/"})
+    epochs: int = field(default=10, metadata={"scope": "budget", "help": "maximum epochs"})
+    batch_size: int = field(default=64, metadata={"scope": "training", "help": "windows per training batch"})
+    eval_batch_size: int = field(default=256, metadata={"scope": "run", "help": "windows per batch when no gradient is needed"})
+    pred_lr: float = field(default=1e-3, metadata={"scope": "training", "help": "prediction-branch learning rate"})
+    ae_lr: float = field(default=1e-3, metadata={"scope": "training", "help": "reconstruction-branch learning rate"})
+    weight_decay: float = field(default=1e-4, metadata={"scope": "training", "help": "Adam weight decay"})
+    pred_w0: float = field(default=5.0, metadata={"scope": "training", "help": "w_p(epoch) = pred_w0 / epoch"})
+    recon_w0: float = field(default=3.0, metadata={"scope": "training", "help": "w_r(epoch) = recon_w0 / epoch"})
+    patience: int = field(default=3, metadata={"scope": "budget", "help": "early-stopping patience in epochs (0 = off)"})
+    seed: int = field(default=666, metadata={"scope": "training", "help": "random seed"})
+    device: str = field(default="auto", metadata={"scope": "run", "choices": ('auto', 'cpu', 'cuda'), "help": "auto | cpu | cuda"})
+    threads: int = field(default=0, metadata={"scope": "run", "help": "torch CPU threads (0 = torch default)"})
+    resume: bool = field(default=False, metadata={"scope": "budget", "help": "continue an interrupted run from its last epoch"})
+    expe_dir: str = field(default="expe", metadata={"scope": "run", "help": "output folder: pth/, log/, results/"})
 
     # ---- scoring ---------------------------------------------------------
-    test_alpha: float = field(default=0.4, metadata={"help": "weight of the prediction error"})
-    test_beta: float = field(default=0.3, metadata={"help": "weight of the reconstruction error"})
-    test_gamma: float = field(default=0.3, metadata={"help": "weight of the adversarial error"})
-    topk: int = field(default=1, metadata={"help": "features summed into the window score"})
-    score_norm: str = field(default="std", metadata={"help": "std (mean/std, STAMP's test.py) | iqr (median/IQR) "
+    test_alpha: float = field(default=0.4, metadata={"scope": "scoring", "help": "weight of the prediction error"})
+    test_beta: float = field(default=0.3, metadata={"scope": "scoring", "help": "weight of the reconstruction error"})
+    test_gamma: float = field(default=0.3, metadata={"scope": "scoring", "help": "weight of the adversarial error"})
+    topk: int = field(default=1, metadata={"scope": "scoring", "help": "features summed into the window score"})
+    score_norm: str = field(default="std", metadata={"scope": "scoring", "choices": ('std', 'iqr'), "help": "std (mean/std, STAMP's test.py) | iqr (median/IQR) "
                                                              "per-feature normalisation"})
-    norm_source: str = field(default="test", metadata={"help": "test (STAMP: the test errors' own statistics) | val: "
+    norm_source: str = field(default="test", metadata={"scope": "scoring", "choices": ('test', 'val'), "help": "test (STAMP: the test errors' own statistics) | val: "
                                                                 "where the STAMP-protocol score's normalisation "
                                                                 "statistics come from (label-free thresholds always "
                                                                 "use validation statistics)"})
-    score_span: str = field(default="window", metadata={"help": "window (STAMP) | horizon: steps of each window whose "
+    score_span: str = field(default="window", metadata={"scope": "scoring", "choices": ('window', 'horizon'), "help": "window (STAMP) | horizon: steps of each window whose "
                                                                "reconstruction and adversarial errors are scored"})
-    stamp_labels: str = field(default="window", metadata={"help": "window (STAMP: a window is anomalous when any of its "
+    stamp_labels: str = field(default="window", metadata={"scope": "scoring", "choices": ('window', 'step'), "help": "window (STAMP: a window is anomalous when any of its "
                                                                  "steps is; metrics over windows) | step (each window's "
                                                                  "score on its last step, metrics over the original "
                                                                  "steps): the labels of the STAMP-protocol columns"})
-    calib_windows: int = field(default=0, metadata={"help": "test.py: the last N consecutive validation windows give the "
+    calib_windows: int = field(default=0, metadata={"scope": "scoring", "help": "test.py: the last N consecutive validation windows give the "
                                                               "validation statistics and calibrate the label-free "
                                                               "thresholds (0 = all)"})
-    score_agg: str = field(default="max", metadata={"help": "max | sum | mean over each window's scored steps"})
-    smooth: int = field(default=4, metadata={"help": "trailing mean over this many windows (1 = none)"})
-    search_steps: int = field(default=500, metadata={"help": "thresholds tried by the best-F1 search"})
-    pot_q: float = field(default=1e-3, metadata={"help": "label-free POT threshold: tail probability of a normal score"})
-    pot_level: float = field(default=0.98, metadata={"help": "POT: quantile of the validation scores where the tail starts"})
-    val_quantile: float = field(default=0.99, metadata={"help": "label-free threshold: this quantile of the validation scores"})
-    vus_window: int = field(default=0, metadata={"help": "VUS buffer length in steps (0 = the test series' dominant "
+    score_agg: str = field(default="max", metadata={"scope": "scoring", "choices": ('max', 'sum', 'mean'), "help": "max | sum | mean over each window's scored steps"})
+    smooth: int = field(default=4, metadata={"scope": "scoring", "help": "trailing mean over this many windows (1 = none)"})
+    search_steps: int = field(default=500, metadata={"scope": "scoring", "help": "thresholds tried by the best-F1 search"})
+    pot_q: float = field(default=1e-3, metadata={"scope": "scoring", "help": "label-free POT threshold: tail probability of a normal score"})
+    pot_level: float = field(default=0.98, metadata={"scope": "scoring", "help": "POT: quantile of the validation scores where the tail starts"})
+    val_quantile: float = field(default=0.99, metadata={"scope": "scoring", "help": "label-free threshold: this quantile of the validation scores"})
+    vus_window: int = field(default=0, metadata={"scope": "scoring", "help": "VUS buffer length in steps (0 = the test series' dominant "
                                                          "period, as TSB-AD picks it)"})
 
     # ------------------------------------------------------------------------
@@ -183,17 +196,10 @@ class Config:
             raise UserError(f"need 1 <= n_pred < window_size, got n_pred={self.n_pred}, window_size={self.window_size}")
         if not 0.0 < self.val_ratio < 1.0:
             raise UserError(f"--val_ratio must be in (0, 1), got {self.val_ratio}")
-        choices = {"nan_policy": ("refuse", "fill"), "score_norm": ("iqr", "std"),
-                   "norm_source": ("val", "test"), "score_agg": ("max", "sum", "mean"),
-                   "device": ("auto", "cpu", "cuda"), "llm_dtype": ("float32", "bfloat16", "float16"),
-                   "llm_prompt_mode": ("none", "dataset", "stats_short", "stats"),
-                   "llm_backend": ("gpt2", "llama", "bert"), "missing_pattern": ("point", "block", "subseq"),
-                   "test_missing_pattern": ("point", "block", "subseq"), "imp_series": ("train", "both"),
-                   "impute": ("none", "linear", "locf", "llm4imp"), "score_span": ("window", "horizon"),
-                   "stamp_labels": ("window", "step")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise UserError(f"--{name} must be one of {'|'.join(allowed)}, got {getattr(self, name)!r}")
+        for f in fields(self):
+            allowed = f.metadata.get("choices")
+            if allowed and getattr(self, f.name) not in allowed:
+                raise UserError(f"--{f.name} must be one of {'|'.join(allowed)}, got {getattr(self, f.name)!r}")
         if min(self.down_len, self.batch_size, self.eval_batch_size, self.topk) < 1 or self.epochs < 0:
             raise UserError("--down_len, --batch_size, --eval_batch_size and --topk must be >= 1, --epochs >= 0")
         if not (0 < self.pot_q < 1 and 0 < self.pot_level < 1 and 0 < self.val_quantile <= 1):
@@ -234,11 +240,35 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
+def scope_of(name: str) -> str:
+    return CONFIG_FIELDS[name].metadata["scope"]
+
+
+def rescorable_fields() -> frozenset[str]:
+    """Fields `test.py` may set differently from the checkpoint's config."""
+    return frozenset(n for n, f in CONFIG_FIELDS.items()
+                     if f.metadata["scope"] in RESCORABLE_SCOPES or f.metadata.get("rescore"))
+
+
+def resumable_fields() -> frozenset[str]:
+    """Fields a `--resume True` run may set differently from the interrupted run's."""
+    return frozenset(n for n, f in CONFIG_FIELDS.items() if f.metadata["scope"] in RESUMABLE_SCOPES)
+
+
+def choices_of(name: str) -> tuple[str, ...]:
+    """The allowed values of a field, declared once in its metadata."""
+    return CONFIG_FIELDS[name].metadata["choices"]
+
+
 def folder_tag(folder: str) -> str:
     """`<name>-<6 hex digits of the absolute path>`: readable, and distinct for distinct folders."""
     path = os.path.abspath(folder)
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", os.path.basename(path.rstrip(os.sep)) or "root")
     return f"{name}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
+
+
+CONFIG_FIELDS = {f.name: f for f in fields(Config)}
+assert all(f.metadata.get("scope") in SCOPES for f in CONFIG_FIELDS.values()), "every Config field declares its scope"
 
 
 def str2bool(text: str) -> bool:

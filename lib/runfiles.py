@@ -18,6 +18,22 @@ from lib.errors import UserError
 log = logging.getLogger("llm_tsad")
 
 
+def run_paths(cfg) -> dict[str, Path]:
+    """Where a run's files live, all under `cfg.expe_dir`."""
+    root = Path(cfg.expe_dir)
+    stem = f"{cfg.data_tag}_{cfg.model_name}"
+    return {
+        "best": root / "pth" / f"best_model_{stem}.pth",
+        "last": root / "pth" / f"last_model_{stem}.pth",
+        "log": root / "log" / f"{stem}.log",
+        "result": root / "results" / f"{stem}.json",
+        "scores": root / "results" / f"{stem}.npz",
+        "plot": root / "results" / f"{stem}.png",
+        "imputer": root / "pth" / f"imputer_{stem}.pypots",
+        "lock": root / "pth" / f"{stem}.lock",
+    }
+
+
 def temporary_path(path: Path, suffix: str = ".tmp") -> Path:
     """A sibling of `path` that no other process uses (it carries this process's id)."""
     return path.with_name(f"{path.name}.{os.getpid()}{suffix}")

@@ -8,8 +8,13 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
+from lib.data.gaps import LearnedFiller
+from lib.data.imputation import evenly_spaced, standard_stats, to_windows
 from lib.errors import UserError
 
 Builder = Callable[[Any, int], Any]     # (config, n_features) -> imputer
@@ -96,3 +101,46 @@ def _llm4imp(cfg, n_features: int):
                    data=cfg.data, llm_backend=cfg.llm_backend, llm_model=cfg.llm_model, llm_layers=cfg.llm_layers,
                    llm_pretrained=cfg.llm_pretrained, llm_dtype=cfg.llm_dtype, llm_skip_layers=cfg.llm_skip_layers,
                    prefix_cache=cfg.llm_prefix_cache, **training_args(cfg))
+
+
+def llm4imp_filler(cfg, path: Path, fit: bool) -> LearnedFiller:
+    """`--impute llm4imp` for `lib/data/gaps.py`: LLM4IMP trained (`fit`) or loaded from `path`."""
+    return lambda train: _llm4imp_fill(train, cfg, path, fit)
+
+
+def _llm4imp_fill(train: np.ndarray, cfg, path: Path, fit: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """Train (`fit`, on at most `--max_train_windows` windows) and save, or load, LLM4IMP on the
+    training series `[T, N]`; a function that fills a series' gaps with it, window by window, in
+    the original units. Windows without a gap are not sent to the model: it would change nothing."""
+    mean, std = standard_stats(train)
+    imputer = IMPUTERS["llm4imp"](cfg, train.shape[1])
+    if fit:
+        windows = to_windows(((train - mean) / std).astype(np.float32), cfg.imp_steps)
+        imputer.fit({"X": evenly_spaced(windows, cfg.max_train_windows)})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        imputer.save(str(path), overwrite=True)
+    elif not path.is_file():
+        raise UserError(f"no LLM4IMP imputer at {path}: train the detector with --impute llm4imp first")
+    else:
+        imputer.load(str(path))
+
+    def fill(series: np.ndarray) -> np.ndarray:
+        T, n = series.shape[0], cfg.imp_steps
+        if T < n:
+            raise UserError(f"a series of {T} steps is shorter than --imp_steps {n}")
+        starts = list(range(0, T - n + 1, n))
+        if starts[-1] + n < T:
+            starts.append(T - n)   # the tail, overlapping the window before
+        starts = [s for s in starts if np.isnan(series[s:s + n]).any()]
+        out = series.copy()
+        if not starts:
+            return out
+        windows = np.stack([series[s:s + n] for s in starts])
+        filled = np.asarray(imputer.impute({"X": ((windows - mean) / std).astype(np.float32)})) * std + mean
+        for s, w in zip(starts, filled):
+            part = out[s:s + n]
+            gaps = np.isnan(part)
+            part[gaps] = w[gaps]
+        return out
+
+    return fill

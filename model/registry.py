@@ -37,7 +37,7 @@ def register_recon(name: str):
 def _load_all() -> None:
     import model.ae  # noqa: F401
     import model.gat  # noqa: F401
-    import model.llm_wrappers  # noqa: F401
+    import model.timellm  # noqa: F401
     import model.mamba  # noqa: F401
 
 

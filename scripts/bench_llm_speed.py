@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lib.config import Config  # noqa: E402
 from lib.utils import quiet_third_party  # noqa: E402
-from model.llm_time_llm import PromptLayout  # noqa: E402
-from model.prompts import series_prompts  # noqa: E402
+from model.llm.core import PromptLayout  # noqa: E402
+from model.llm.prompts import series_prompts  # noqa: E402
 from model.registry import build_pred  # noqa: E402
 
 SMD_FEATURES, SMD_TEST_WINDOWS = 38, 23_680

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lib.checkpoint import load
+from lib.train.checkpoint import load
 from tests.conftest import REPO
 from tests.test_cli import TINY
 

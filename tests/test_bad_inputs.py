@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lib.checkpoint import load, run_paths
+from lib.train.checkpoint import load
+
+from lib.runfiles import run_paths
 from lib.config import Config
 from lib.data import load_raw
 from lib.errors import UserError
@@ -105,7 +107,7 @@ def test_a_crafted_checkpoint_is_refused_before_it_runs(tmp_path, monkeypatch, c
 
 def test_a_checkpoint_of_this_project_loads_with_weights_only(tmp_path):
     """The trainer's checkpoints (numpy scaler, RNG states) pass the restricted loader."""
-    from tests.lib.test_trainer import train
+    from tests.lib.train.test_trainer import train
     from tests.conftest import tiny_config
 
     cfg = tiny_config(tmp_path, epochs=1)

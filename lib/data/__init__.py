@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from lib.data.checks import check_raw
-from lib.data.gaps import fill_gaps
+from lib.data.gaps import LearnedFiller, fill_gaps
 from lib.data.imputation import add_series_gaps
 from lib.data.registry import DATASETS, get_spec, list_entities, read_dataset
 from lib.data.types import Prepared, RawData
@@ -24,15 +24,13 @@ def load_raw(cfg) -> RawData:
     return check_raw(read_dataset(cfg), cfg.nan_policy)
 
 
-def load_filled(cfg, fit_imputer: bool = False) -> tuple[RawData, int]:
-    """`load_raw`, with the gaps filled by `--impute` first (training LLM4IMP when
-    `fit_imputer`); also the count of values filled."""
-    from lib.checkpoint import run_paths
-
+def load_filled(cfg, learned_filler: LearnedFiller | None = None) -> tuple[RawData, int]:
+    """`load_raw`, with the gaps filled by `--impute` first (`learned_filler` serves
+    `--impute llm4imp`); also the count of values filled."""
     raw = read_dataset(cfg)
     if cfg.test_missing_rate > 0:   # the robustness experiment: gaps made on purpose, in the test series only
         raw.test = add_series_gaps(raw.test, cfg.test_missing_rate, cfg.test_missing_pattern, cfg.seed, cfg.imp_steps)
-    raw, filled = fill_gaps(raw, cfg, run_paths(cfg)["imputer"], fit_imputer)
+    raw, filled = fill_gaps(raw, cfg, learned_filler)
     return check_raw(raw, cfg.nan_policy), filled
 
 
@@ -67,8 +65,9 @@ def preprocess(raw: RawData, cfg) -> Prepared:
                     test_raw_first=np.asarray(raw.test[:, 0], dtype=np.float64))
 
 
-def prepare(cfg, fit_imputer: bool = False) -> Prepared:
-    raw, filled = load_filled(cfg, fit_imputer)
+def prepare(cfg, learned_filler: LearnedFiller | None = None) -> Prepared:
+    """Everything run.py and test.py need, from `cfg` alone (and the learned filler, if any)."""
+    raw, filled = load_filled(cfg, learned_filler)
     prepared = preprocess(raw, cfg)
     prepared.filled = filled
     return prepared

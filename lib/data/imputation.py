@@ -16,9 +16,10 @@ import numpy as np
 from lib.data.readers import ETT_MONTH
 from lib.data.registry import read_dataset
 from lib.data.windows import split_train_val
+from lib.config import choices_of
 from lib.errors import UserError
 
-PATTERNS = ("point", "block", "subseq")
+PATTERNS = choices_of("missing_pattern")
 
 
 @dataclass

@@ -14,11 +14,13 @@ import math
 import torch
 import torch.nn as nn
 
-from model.llm_backends import Backend
-from model.llm_time_llm import ReprogrammedLLM, patchify
-from model.prompts import Prompts
+from lib.config import choices_of
+from model.llm.backends import Backend
+from model.llm.core import ReprogrammedLLM, patchify
+from model.llm.prompts import Prompts
 
-PROMPT_MODES = ("none", "dataset", "stats")
+# LLM4IMP has one statistics prompt: the detector's stats_short is read as stats (model/imputers.py)
+PROMPT_MODES = tuple(m for m in choices_of("llm_prompt_mode") if m != "stats_short")
 
 
 def sinusoid_positions(n: int, d: int) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """LLM4IMP, the public imputer: PyPOTS's `BaseNNImputer` API (`fit`, `predict`, `impute`,
 `save`, `load`), with PyPOTS's own training loop, early stopping and saving driving the
-model; the frozen LLM is loaded as everywhere else in the project (`model/llm_backends.py`).
+model; the frozen LLM is loaded as everywhere else in the project (`model/llm/backends.py`).
 
     imputer = LLM4IMP(n_steps=48, n_features=7, epochs=10)
     imputer.fit({"X": train}, {"X": val_with_gaps, "X_ori": val})
@@ -24,8 +24,8 @@ from lib.config import Config
 from lib.errors import UserError
 from model.llm4imp.core import _LLM4IMP
 from model.llm4imp.layers import BackboneLLM4IMP, PromptBuilder
-from model.llm_backends import load_llm
-from model.prompts import dataset_description
+from model.llm.backends import load_llm
+from model.llm.prompts import dataset_description
 
 
 class EpochBars:

@@ -7,7 +7,7 @@ import numpy as np
 from lib.config import Config
 from lib.data import gaps
 from lib.data.imputation import standard_stats
-from model.imputers import IMPUTERS
+from model.imputers import IMPUTERS, llm4imp_filler
 
 
 class Recording:
@@ -37,7 +37,7 @@ def test_llm4imp_fill_caps_training_and_equals_imputing_every_window(tmp_path, m
     real = IMPUTERS["llm4imp"]
     monkeypatch.setitem(IMPUTERS, "llm4imp", lambda c, n: made.append(Recording(real(c, n))) or made[-1])
 
-    fill = gaps.llm4imp_filler(train, cfg, tmp_path / "imputer.pypots", fit=True)
+    fill = llm4imp_filler(cfg, tmp_path / "imputer.pypots", fit=True)(train)
     imputer = made[0]
     assert imputer.fitted == [(5, 12, 3)]                       # 20 windows, capped at 5
     assert fill(train) is not train and imputer.imputed == []   # no gap: the model is not called

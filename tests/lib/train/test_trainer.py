@@ -5,9 +5,11 @@ from pathlib import Path
 
 import torch
 
-from lib.checkpoint import load, run_paths
+from lib.train.checkpoint import load
+
+from lib.runfiles import run_paths
 from lib.data import prepare
-from lib.trainer import Trainer, schedule
+from lib.train.trainer import Trainer, schedule
 from lib.utils import seed_everything
 from model.registry import build_models
 from tests.conftest import tiny_config
@@ -76,7 +78,7 @@ def test_same_seed_same_model(tmp_path):
 def test_commit_stamp_is_dirty_for_code_changes_only(tmp_path):
     import subprocess
 
-    from lib.checkpoint import _read_git_commit
+    from lib.train.checkpoint import _read_git_commit
 
     def git(*args: str) -> None:
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,

@@ -11,14 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
-from lib.affiliation import best_affiliation
 from lib.data.windows import upsample, window_labels, window_to_time
-from lib.metrics import segments
-from lib.scoring import window_scores
-from lib.thresholds import best_f1_exact, best_f1_pa, f1_at, pa_k_curve, pot_threshold, quantile_threshold
-from lib.vus import vus
+from lib.metrics import metrics as step_metrics
+from lib.metrics.counts import segments
+from lib.metrics.thresholds import best_f1_pa, f1_at, pot_threshold, quantile_threshold
+from lib.score.scores import window_scores
 
 
 def scores_to_time(scores: np.ndarray, cfg, n_down: int, n_orig: int) -> np.ndarray:
@@ -87,8 +85,7 @@ def judge(window_score: np.ndarray, val_score: np.ndarray, labels: Labels, cfg, 
     free = score if free_window_score is None else scores_to_time(free_window_score, cfg, n_down, T)
     metrics = stamp_protocol(window_score, labels, cfg)
     return {"score": score, "window_score": window_score, "free_score": free, "metrics": metrics,
-            "beyond_pa": beyond_point_adjustment(score, labels.orig, metrics["threshold"], cfg.search_steps,
-                                                 vus_window),
+            "beyond_pa": step_metrics(score, labels.orig, vus_window, cfg.search_steps, metrics["threshold"]),
             "label_free": label_free(free, labels.orig, val_score, cfg)}
 
 
@@ -101,24 +98,6 @@ def label_free(score: np.ndarray, labels: np.ndarray, val_score: np.ndarray, cfg
                   "val_quantile": (quantile_threshold(val_score, cfg.val_quantile), {"method": "quantile"})}
     return {name: {"threshold": t, **info, "pa": f1_at(score, labels, t, k=0.0), "no_pa": f1_at(score, labels, t, k=1.0)}
             for name, (t, info) in thresholds.items()}
-
-
-def beyond_point_adjustment(score: np.ndarray, labels: np.ndarray, pa_threshold: float, steps: int,
-                            vus_window: int) -> dict:
-    """The views that point adjustment hides, on the same per-step score `[T]`:
-    F1 without PA (exact: at its best over every distinct score, as TSB-AD; and at the PA
-    threshold), the PA%K
-    curve with its area, the best affiliation precision/recall/F (over 100
-    thresholds, as TSB-AD), the threshold-free AUC-ROC and AUC-PR (scikit-learn's
-    `roc_auc_score` and `average_precision_score`, as TSB-AD), and VUS-ROC,
-    VUS-PR with buffers up to `vus_window` steps."""
-    out = {"no_pa": best_f1_exact(score, labels), "no_pa_at_pa_threshold": f1_at(score, labels, pa_threshold),
-           "pa_k": pa_k_curve(score, labels, steps)}
-    one_class = labels.min() == labels.max()  # AUCs are undefined without both classes
-    out["auc_roc"] = float("nan") if one_class else float(roc_auc_score(labels, score))
-    out["auc_pr"] = float("nan") if one_class else float(average_precision_score(labels, score))
-    out["affiliation"] = best_affiliation(score, labels)
-    return {**out, **vus(score, labels, vus_window), "vus_window": int(vus_window)}
 
 
 def explain(score: np.ndarray, feature_scores: dict[str, np.ndarray], threshold: float, cfg, names: list[str],

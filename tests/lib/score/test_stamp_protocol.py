@@ -20,12 +20,12 @@ def window_labels(step_labels: np.ndarray, window: int) -> np.ndarray:
 
 
 def _final(*args, **kw):
-    from lib.evaluate import get_final_result
+    from lib.score.judge import get_final_result
     return get_final_result(*args, **kw)
 
 
 def _labels(step_labels: np.ndarray):
-    from lib.evaluate import Labels
+    from lib.score.judge import Labels
     return Labels(orig=step_labels, model=step_labels)
 
 
@@ -157,7 +157,7 @@ def test_window_errors_score_the_whole_window_by_default(tmp_path):
     import torch
 
     from lib.data import prepare
-    from lib.scoring import window_errors
+    from lib.score.branch_errors import window_errors
     from model.registry import build_models
     from tests.conftest import tiny_config
 
@@ -208,8 +208,8 @@ def test_label_free_numbers_use_no_test_statistics():
 def test_f1_without_pa_is_exact_as_tsbad_computes_it():
     """Defect 9: the best F1 over every distinct score equals TSB-AD's Standard-F1 on its own
     outputs (up to the 1e-5 TSB-AD adds to the denominator)."""
-    from lib.thresholds import best_f1, best_f1_exact
-    from tests.lib.test_reference_metrics import ARRAYS, REFERENCE
+    from lib.metrics.thresholds import best_f1, best_f1_exact
+    from tests.lib.metrics.test_reference_metrics import ARRAYS, REFERENCE
 
     ref = REFERENCE["cases"]
     worse_on_grid = 0
@@ -222,7 +222,7 @@ def test_f1_without_pa_is_exact_as_tsbad_computes_it():
 
 
 def test_pa_f1_says_its_grid():
-    from lib.thresholds import best_f1_pa
+    from lib.metrics.thresholds import best_f1_pa
 
     out = best_f1_pa(np.arange(10.0), (np.arange(10) > 6).astype(int), steps=37)
     assert out["grid"] == 37
@@ -230,7 +230,7 @@ def test_pa_f1_says_its_grid():
 
 def test_hit_rate_ranges_are_end_exclusive():
     """Defect 5: SMD's interpretation range a-b covers steps a..b-1; step b (normal) must not count."""
-    from lib.metrics import hit_rate
+    from lib.metrics.counts import hit_rate
 
     scores = np.zeros((6, 3))
     scores[2:4, 1] = 1.0        # steps 2, 3: feature 1 ranks first
@@ -240,7 +240,7 @@ def test_hit_rate_ranges_are_end_exclusive():
 
 def test_each_epoch_trains_on_other_windows():
     """Defect 4: a capped epoch takes evenly spaced windows from its own seeded offset."""
-    from lib.trainer import epoch_starts
+    from lib.data.windows import epoch_starts
 
     cfg = Config(window_size=5, seed=7)
     e1, e2 = (epoch_starts(2000, cfg, True, epoch, 100) for epoch in (1, 2))

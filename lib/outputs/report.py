@@ -73,7 +73,7 @@ def plot_scores(score: np.ndarray, labels: np.ndarray, thresholds: dict[str, flo
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lib.metrics import segments
+    from lib.metrics.counts import segments
 
     fig, axes = plt.subplots(1, 2 if pa_k else 1, figsize=(15 if pa_k else 12, 3.2), squeeze=False,
                              gridspec_kw={"width_ratios": [4, 1]} if pa_k else None)

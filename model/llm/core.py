@@ -1,9 +1,10 @@
-"""Time-LLM forecaster: patches reprogrammed into a frozen LLM's embedding space.
+"""The frozen-LLM core every task stands on: patches reprogrammed into a frozen LLM's
+embedding space, behind the prompt as a prefix.
 
-`ReprogrammedLLM` is the frozen-LLM core (prototypes, reprogramming, the
-prompt-as-prefix pass and its cache); `TimeLLMForecaster` adds the patch
-embedding and forecasting head, and LLM4IMP's backbone (`model/llm4imp`)
-adds a mask-aware embedding and an imputation head to the same core.
+`ReprogrammedLLM` holds the prototypes, the reprogramming layer, the
+prompt-as-prefix pass and its cache; the Time-LLM forecaster (`model/timellm.py`)
+adds the patch embedding and forecasting head, and LLM4IMP's backbone
+(`model/llm4imp`) a mask-aware embedding and an imputation head.
 
 Channel independent: every feature is forecast on its own, from its value
 and, optionally, its moving averages (C input channels, whose patch tokens
@@ -34,9 +35,9 @@ import torch
 import torch.nn as nn
 from transformers import DynamicCache
 
-from model.llm_backends import Backend, word_embeddings
-from model.llm_prefix_attention import NAME as SHARED_PREFIX_ATTENTION, own_mask, shared_prefix
-from model.prompts import Prompts
+from model.llm.backends import Backend, word_embeddings
+from model.llm.prefix_attention import NAME as SHARED_PREFIX_ATTENTION, own_mask, shared_prefix
+from model.llm.prompts import Prompts
 
 SHARED_MEMO = 8  # shared prompts whose keys/values are kept between calls
 
@@ -226,40 +227,6 @@ class ReprogrammedLLM(nn.Module):
             out = self.llm(inputs_embeds=self.embed(lay.row_ids), attention_mask=own_mask(lay.row_mask, L),
                            position_ids=positions[None].expand(U, -1), use_cache=True)
         return _layers(out.past_key_values)
-
-
-class TimeLLMForecaster(ReprogrammedLLM):
-    """Series `[B, C, T]` (+ optional prompts) -> forecast of channel 0 `[B, H]`."""
-
-    def __init__(self, llm: nn.Module, tokenizer, backend: Backend, n_channels: int, context_len: int, n_pred: int,
-                 patch_len: int, stride: int, d_model: int, n_heads: int, num_tokens: int, d_ff: int,
-                 dropout: float, prefix_cache: bool, vocab_subset: int = 0, skip_layers: bool = False):
-        super().__init__(llm, tokenizer, backend, d_model, n_heads, num_tokens, dropout, prefix_cache, vocab_subset,
-                         skip_layers)
-        self.patch_len, self.stride = patch_len, stride
-        # (T - p) // s + 1 patches, plus one more from the `stride` values padded on the right
-        self.n_patches = (context_len - patch_len) // stride + 2
-        self.d_ff = min(d_ff, self.d_llm)
-        self.patch_embed = nn.Linear(patch_len, d_model)
-        self.embed_dropout = nn.Dropout(dropout)
-        self.head = nn.Sequential(nn.Flatten(start_dim=1), nn.Linear(n_channels * self.n_patches * self.d_ff, n_pred),
-                                  nn.Dropout(dropout))
-
-    def patchify(self, x: torch.Tensor) -> torch.Tensor:
-        """`[B, C, T]` -> `[B, C*P, patch_len]`, the last value repeated `stride` times on the right."""
-        return patchify(x, self.patch_len, self.stride).flatten(1, 2)
-
-    def patch_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised series `[B, C, T]` -> reprogrammed patch tokens `[B, C*P, d_llm]`."""
-        return self.reprogrammed(self.embed_dropout(self.patch_embed(self.patchify(x))))
-
-    def forward(self, x: torch.Tensor, prompts: Prompts | None = None) -> torch.Tensor:
-        """x `[B, C, T]` raw series; prompts: one per row, or None -> `[B, H]`."""
-        mean = x.mean(dim=-1, keepdim=True).detach()
-        std = torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + 1e-5).detach()
-        hidden = self.run_llm(self.patch_tokens((x - mean) / std), prompts)   # [B, C*P, d_llm]
-        out = self.head(hidden[..., : self.d_ff].float())                        # [B, H]
-        return out * std[:, 0] + mean[:, 0]
 
 
 def patchify(x: torch.Tensor, patch_len: int, stride: int) -> torch.Tensor:

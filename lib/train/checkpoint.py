@@ -29,22 +29,6 @@ _NUMPY_SAFE = [np.ndarray, np.dtype, _NUMPY_CORE.multiarray._reconstruct,
 FORMAT_VERSION = 1
 
 
-def run_paths(cfg) -> dict[str, Path]:
-    """Where a run's files live, all under `cfg.expe_dir`."""
-    root = Path(cfg.expe_dir)
-    stem = f"{cfg.data_tag}_{cfg.model_name}"
-    return {
-        "best": root / "pth" / f"best_model_{stem}.pth",
-        "last": root / "pth" / f"last_model_{stem}.pth",
-        "log": root / "log" / f"{stem}.log",
-        "result": root / "results" / f"{stem}.json",
-        "scores": root / "results" / f"{stem}.npz",
-        "plot": root / "results" / f"{stem}.png",
-        "imputer": root / "pth" / f"imputer_{stem}.pypots",
-        "lock": root / "pth" / f"{stem}.lock",
-    }
-
-
 def _read_git_commit(where: Path = Path(__file__).resolve().parent) -> str:
     """HEAD of the checkout holding `where`, with '+dirty' when tracked code differs from it
     (docs/, markdown files, the committed results under expe/ and the tests do not count: the

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import genpareto
 
-from lib.metrics import adjusted_counts, detection_delay, prf_from_counts, threshold_hits
+from lib.metrics.counts import adjusted_counts, detection_delay, prf_from_counts, threshold_hits
 
 
 def search_grid(score: np.ndarray, steps: int) -> np.ndarray:

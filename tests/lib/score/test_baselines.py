@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lib.baselines import BASELINES, baseline_scores, flatten, series_windows
-from lib.evaluate import Labels, judge
+from lib.score.baselines import BASELINES, baseline_scores, flatten, series_windows
+from lib.score.judge import Labels, judge
 from tests.conftest import tiny_config
 
 

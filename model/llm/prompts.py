@@ -14,8 +14,10 @@ from pathlib import Path
 
 import torch
 
-PROMPT_MODES = ("none", "dataset", "stats_short", "stats")
-PROMPT_BANK = Path(__file__).resolve().parents[1] / "dataset" / "prompt_bank"
+from lib.config import choices_of
+
+PROMPT_MODES = choices_of("llm_prompt_mode")
+PROMPT_BANK = Path(__file__).resolve().parents[2] / "dataset" / "prompt_bank"
 
 
 def dataset_description(data: str) -> str:

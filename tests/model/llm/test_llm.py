@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.llm_backends import BACKENDS
-from model.llm_time_llm import PromptLayout, ReprogrammingLayer
-from model.prompts import PROMPT_MODES, Prompts, series_prompts, top_lags
+from model.llm.backends import BACKENDS
+from model.llm.core import PromptLayout, ReprogrammingLayer
+from model.llm.prompts import PROMPT_MODES, Prompts, series_prompts, top_lags
 from model.registry import build_pred
 from tests.conftest import tiny_config
 
@@ -210,7 +210,7 @@ def test_skip_layers_ablation_bypasses_the_llm(tmp_path, monkeypatch):
 
 def test_every_dataset_has_a_prompt_bank_description():
     from lib.data import DATASETS, get_spec
-    from model.prompts import PROMPT_BANK
+    from model.llm.prompts import PROMPT_BANK
 
     get_spec("synthetic")                                     # fills the registry
     missing = [name for name in DATASETS if not (PROMPT_BANK / f"{name}.txt").is_file()]

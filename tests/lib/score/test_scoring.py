@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from lib.config import Config
-from lib.scoring import EPS, aggregate_horizon, norm_stats, normalise, smooth, topk_sum, window_scores
+from lib.score.scores import EPS, aggregate_horizon, norm_stats, normalise, smooth, topk_sum, window_scores
 
 
 def test_norm_stats_and_normalise():
@@ -45,7 +45,7 @@ def test_window_errors_do_not_depend_on_the_batch_size(tmp_path):
     import torch
 
     from lib.data import prepare
-    from lib.scoring import window_errors
+    from lib.score.branch_errors import window_errors
     from model.registry import build_models
     from tests.conftest import tiny_config
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import argrelextrema
 
-from lib.metrics import segments
+from lib.metrics.counts import segments
 
 N_THRESHOLDS = 250
 DEFAULT_PERIOD = 125          # TSB-AD's fallback when no period stands out

@@ -12,7 +12,7 @@ from transformers import AutoModel, GPT2Config, PreTrainedTokenizerFast
 
 from lib.config import Config
 from lib.errors import UserError
-from model.llm_backends import SMOLLM2_GGUF, load_llm, smollm2_folder
+from model.llm.backends import SMOLLM2_GGUF, load_llm, smollm2_folder
 
 bundled = pytest.mark.bundled_llm
 

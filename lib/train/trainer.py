@@ -35,73 +35,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from accelerate import Accelerator
-from tqdm import tqdm
 
-from lib import checkpoint
+from lib.train import checkpoint
+from lib.config import resumable_fields
 from lib.data.types import Prepared
-from lib.data.windows import gather_windows, window_starts
+from lib.data.windows import complete, split_batch, window_bar
 from lib.errors import UserError
 
 log = logging.getLogger("llm_tsad")
 
 # Flags that may change between an interrupted run and its resumption.
-# Where the files live is not what was trained: a moved or respelled --expe_dir resumes.
-RESUMABLE_CHANGES = {"epochs", "resume", "patience", "device", "threads", "data_root", "eval_batch_size", "expe_dir"}
+# The budget and where files live are not what was trained: a longer, moved or respelled run resumes.
+RESUMABLE_CHANGES = resumable_fields()
 
 
 def schedule(epoch: int, cfg) -> tuple[float, float, float]:
     """(w_p, w_r, c) for `epoch` >= 1."""
     return cfg.pred_w0 / epoch, cfg.recon_w0 / epoch, 1.0 - 1.0 / epoch
-
-
-def epoch_starts(T: int, cfg, shuffle: bool, epoch: int = 0, max_windows: int = 0) -> np.ndarray:
-    """The window starts one pass uses. A training pass (`shuffle`) capped at `max_windows`
-    takes them evenly spaced from an offset drawn from (seed, epoch), so every epoch sees other
-    windows and a resumed run the same ones; an evaluation pass takes the fixed spacing."""
-    offset = np.random.default_rng([cfg.seed, epoch]).random() if shuffle else None
-    return window_starts(T, cfg.window_size, max_windows, offset)
-
-
-def iterate_windows(series: torch.Tensor, cfg, shuffle: bool, epoch: int = 0, max_windows: int = 0,
-                    batch_size: int = 0, shard: tuple[int, int] = (0, 1)):
-    """Yield batches `[B, L, N, C]` of sliding windows of `series` `[T, N, C]`
-    (`batch_size` windows, default `cfg.batch_size`), from `epoch_starts`.
-
-    Shuffling uses its own generator seeded by (seed, epoch), so the batch
-    order of an epoch is the same whether or not the run was resumed.
-    `shard=(rank, world)` keeps every world-th window from the rank-th on,
-    after dropping the remainder, so every process runs as many batches.
-    """
-    starts = torch.from_numpy(epoch_starts(series.shape[0], cfg, shuffle, epoch, max_windows))
-    if shuffle:
-        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        starts = starts[torch.randperm(starts.numel(), generator=gen)]
-    rank, world = shard
-    if world > 1:
-        starts = starts[: starts.numel() // world * world][rank::world]
-    step = batch_size or cfg.batch_size
-    for i in range(0, starts.numel(), step):
-        yield gather_windows(series, starts[i:i + step].to(series.device), cfg.window_size)
-
-
-def window_bar(series: torch.Tensor, cfg, desc: str, shuffle: bool = False, epoch: int = 0, max_windows: int = 0,
-               batch_size: int = 0, shard: tuple[int, int] = (0, 1)) -> tqdm:
-    """`iterate_windows` behind a progress bar (shown on a terminal, by the first process only)."""
-    rank, world = shard
-    n = len(window_starts(series.shape[0], cfg.window_size, max_windows)) // world
-    total = -(-n // (batch_size or cfg.batch_size))
-    return tqdm(iterate_windows(series, cfg, shuffle, epoch, max_windows, batch_size, shard), total=total, desc=desc,
-                leave=False, disable=None if rank == 0 else True, mininterval=1.0)
-
-
-def split_batch(batch: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """batch `[B, L, N, C]` -> context `[B, L-H, N, C]`, target `[B, H, N]`, window `[B, L, N]`."""
-    return batch[:, : cfg.context_len], batch[:, cfg.context_len:, :, 0], batch[..., 0]
-
-
-def complete(window: torch.Tensor, forecast: torch.Tensor) -> torch.Tensor:
-    """The window `[B, L, N]` with its last H steps replaced by `forecast` `[B, H, N]`."""
-    return torch.cat([window[:, : window.shape[1] - forecast.shape[1]], forecast], dim=1)
 
 
 @dataclass

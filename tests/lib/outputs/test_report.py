@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from lib.report import format_table
+from lib.outputs.report import format_table
 
 
 def test_group_titles_span_their_columns():

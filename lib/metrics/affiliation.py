@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lib.metrics import segments
+from lib.metrics.counts import segments
 
 Interval = tuple[float, float]
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lib.affiliation import affiliation, best_affiliation
-from lib.evaluate import beyond_point_adjustment
-from lib.vus import find_period, soft_labels, vus, widened_regions
+from lib.metrics.affiliation import affiliation, best_affiliation
+from lib.metrics import metrics
+from lib.metrics.vus import find_period, soft_labels, vus, widened_regions
 
-GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "tsbad"
+GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "tsbad"
 REFERENCE = json.loads((GOLDEN / "tsbad_metrics.json").read_text())
 ARRAYS = np.load(GOLDEN / "tsbad_cases.npz")
 CASES = [(case, w) for case in REFERENCE["cases"] for w in (10, 100)]
@@ -24,7 +24,7 @@ def test_vus_and_aucs_match_tsb_ad(case, w):
     ours = vus(score, label, w)
     assert ours["vus_roc"] == pytest.approx(ref["VUS-ROC"], abs=1e-6)
     assert ours["vus_pr"] == pytest.approx(ref["VUS-PR"], abs=1e-6)
-    extra = beyond_point_adjustment(score, label, pa_threshold=float(np.median(score)), steps=100, vus_window=w)
+    extra = metrics(score, label, w, steps=100, pa_threshold=float(np.median(score)))
     assert extra["auc_roc"] == pytest.approx(ref["AUC-ROC"], abs=1e-6)
     assert extra["auc_pr"] == pytest.approx(ref["AUC-PR"], abs=1e-6)
     assert extra["vus_pr"] == ours["vus_pr"]
@@ -59,7 +59,7 @@ def test_vus_by_hand_without_buffer():
 
 def test_random_scores_flatter_pa_but_not_vus():
     score, label = ARRAYS["random_scores_score"], ARRAYS["random_scores_label"]
-    extra = beyond_point_adjustment(score, label, pa_threshold=0.5, steps=100, vus_window=10)
+    extra = metrics(score, label, 10, steps=100, pa_threshold=0.5)
     assert extra["pa_k"]["f1"][0] > 0.6 and extra["vus_pr"] < 0.15 and extra["pa_k"]["auc"] < 0.3
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib.metrics import adjusted_counts, detection_delay, pa_counts, point_adjust, prf, segments
-from lib.thresholds import best_f1, best_f1_pa, f1_at, pa_k_curve, pot_threshold, quantile_threshold, search_grid
+from lib.metrics.counts import adjusted_counts, detection_delay, pa_counts, point_adjust, prf, segments
+from lib.metrics.thresholds import best_f1, best_f1_pa, f1_at, pa_k_curve, pot_threshold, quantile_threshold, search_grid
 
 SCORE = np.array([0.1, 0.9, 0.2, 0.3, 0.8, 0.1, 0.1, 0.7, 0.1, 0.1])
 LABEL = np.array([0, 0, 1, 1, 1, 0, 0, 1, 1, 0])
@@ -122,7 +122,7 @@ def test_a_pot_without_a_tail_says_it_is_a_quantile():
 
 
 def test_hit_rate_by_hand():
-    from lib.metrics import hit_rate
+    from lib.metrics.counts import hit_rate
     scores = np.array([[0.9, 0.1, 0.5, 0.2],      # step 0: ranking 0, 2, 3, 1
                        [0.1, 0.8, 0.7, 0.0]])     # step 1: ranking 1, 2, 0, 3
     interp = [(0, 2, [0, 3])]                      # features 0 and 3 were responsible at steps 0..1 (end exclusive)
@@ -134,7 +134,7 @@ def test_hit_rate_by_hand():
 
 
 def test_explain_names_the_features_and_branch_of_each_alarm(tmp_path):
-    from lib.evaluate import explain
+    from lib.score.judge import explain
     from tests.conftest import tiny_config
     cfg = tiny_config(tmp_path, test_alpha=1.0, test_beta=1.0, test_gamma=0.0)
     score = np.array([0, 5, 5, 0, 0, 7, 0], float)              # two alarms above 1: steps 1-2 and 5
