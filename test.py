@@ -230,8 +230,8 @@ def vus_window(cfg: Config, data) -> int:
     return cfg.vus_window or find_period(data.test_raw_first)
 
 
-@cli_main
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """test.py's flags: every Config field, and its own three."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_flags(parser)
     parser.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint file (default: from the flags)")
@@ -240,6 +240,12 @@ def main() -> None:
     parser.add_argument("--explain", type=int, nargs="?", const=3, default=0, metavar="K",
                         help="for each alarm at the PA threshold, write its top K features (default 3) and the "
                              "branch that drove it to the result JSON (root_cause.alarms)")
+    return parser
+
+
+@cli_main
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     baseline_names = list(BASELINES) if args.baselines == [] else (args.baselines or [])
     typed = overrides_from_args(args)
