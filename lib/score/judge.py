@@ -51,13 +51,18 @@ def get_final_result(test_err: dict[str, np.ndarray], val_err: dict[str, np.ndar
     free = s if cfg.norm_source == "val" else window_scores(test_err, val_err, cfg)[0]
     val_score, _ = window_scores(val_err, val_err, cfg)
     judged = judge(s, val_score, labels, cfg, vus_window, free)
-    by_agg = {cfg.score_agg: judged["metrics"]}
-    for agg in {"max", "sum", "mean"} - {cfg.score_agg}:
-        s_agg, _ = window_scores(test_err, ref, cfg, score_agg=agg)
-        by_agg[agg] = stamp_protocol(s_agg, labels, cfg)
     n_down = labels.model.shape[0]
+    by_agg = {cfg.score_agg: judged["metrics"], **other_aggregations(test_err, ref, labels, cfg)}
     return {**judged, "by_score_agg": by_agg,
             "feature_scores": {k: scores_to_time(v, cfg, n_down, labels.orig.shape[0]) for k, v in feats.items()}}
+
+
+def other_aggregations(test_err: dict[str, np.ndarray], ref_err: dict[str, np.ndarray], labels: Labels,
+                       cfg) -> dict[str, dict]:
+    """STAMP's protocol for the two `--score_agg` choices not taken, as STAMP's test.py prints
+    all three."""
+    return {agg: stamp_protocol(window_scores(test_err, ref_err, cfg, score_agg=agg)[0], labels, cfg)
+            for agg in ("max", "sum", "mean") if agg != cfg.score_agg}
 
 
 def stamp_protocol(window_score: np.ndarray, labels: Labels, cfg) -> dict:
