@@ -23,13 +23,13 @@ DATA_ROOT_ENV = "LLM_TSAD_DATA_ROOT"
 
 # What each field belongs to, in its metadata "scope":
 #   data, model, training: fixed once a detector is trained;
-#   imputation: impute.py's own; inference: how the frozen LLM computes, not what was learned;
+#   imputation, forecasting: impute.py's and forecast.py's own; inference: how the frozen LLM computes, not what was learned;
 #   budget: how long training may go on; run: where files live and what runs them;
 #   scoring: test.py's, never seen by training.
 # test.py may change the inference, budget, run and scoring fields of a checkpoint's config,
 # and the data fields marked "rescore" (gap filling for the robustness experiment, and the
 # validation cap, which scoring does not use); a resumed run may change budget and run fields.
-SCOPES = ("data", "imputation", "model", "inference", "training", "budget", "run", "scoring")
+SCOPES = ("data", "imputation", "forecasting", "model", "inference", "training", "budget", "run", "scoring")
 RESCORABLE_SCOPES = ("inference", "budget", "run", "scoring")
 RESUMABLE_SCOPES = ("budget", "run")
 
@@ -71,6 +71,23 @@ class Config:
     test_missing_rate: float = field(default=0.0, metadata={"scope": "scoring", "help": "test.py robustness: remove this share of the test "
                                                                     "values (0 = none), then fill them by --impute"})
     test_missing_pattern: str = field(default="point", metadata={"scope": "scoring", "choices": ('point', 'block', 'subseq'), "help": "test.py robustness: point | block | subseq"})
+
+    # ---- forecasting (forecast.py) ------------------------------------------
+    forecaster: str = field(default="dlinear", metadata={"scope": "forecasting", "help": "forecast.py (also --model): "
+                                                           "naive | seasonal_naive | dlinear (model/forecasters.py)"})
+    seq_len: int = field(default=96, metadata={"scope": "forecasting", "help": "forecast.py: lookback window"})
+    pred_len: int = field(default=96, metadata={"scope": "forecasting", "help": "forecast.py: horizon"})
+    percent: int = field(default=100, metadata={"scope": "forecasting", "help": "forecast.py: share of the training "
+                                                                              "windows kept, first ones (10 = few-shot)"})
+    season_len: int = field(default=24, metadata={"scope": "forecasting", "help": "seasonal_naive: the season's "
+                                                                                  "length in steps"})
+    fc_lr: float = field(default=0.005, metadata={"scope": "forecasting", "help": "forecast.py: Adam learning rate "
+                                                                                "(DLinear's ETTh1 script)"})
+    fc_batch_size: int = field(default=32, metadata={"scope": "forecasting", "help": "forecast.py: windows per "
+                                                                                    "training batch (every channel of each)"})
+    fc_lradj: str = field(default="type1", metadata={"scope": "forecasting", "choices": ("type1", "none"),
+                                                     "help": "forecast.py: type1 halves the learning rate after "
+                                                             "every epoch (DLinear's, PatchTST's default) | none"})
 
     # ---- models ---------------------------------------------------------
     pred_model: str = field(default="gat", metadata={"scope": "model", "help": "prediction branch (see model/registry.py)"})
@@ -218,6 +235,8 @@ class Config:
             raise UserError(f"--missing_rate must lie in (0, 1), got {self.missing_rate}")
         if not 0 <= self.test_missing_rate < 1:
             raise UserError(f"--test_missing_rate must lie in [0, 1), got {self.test_missing_rate}")
+        if min(self.seq_len, self.pred_len, self.season_len, self.fc_batch_size) < 1 or not 0 < self.percent <= 100:
+            raise UserError("--seq_len, --pred_len, --season_len and --fc_batch_size must be >= 1, --percent in (0, 100]")
         if self.is_mas and not self.mas_list:
             raise UserError("--is_mas needs at least one length in --mas_windows")
 

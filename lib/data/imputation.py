@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lib.data.readers import ETT_MONTH
+from lib.data.readers import ett_month
 from lib.data.registry import read_dataset
 from lib.data.windows import split_train_val
 from lib.config import choices_of
@@ -39,7 +39,7 @@ def imputation_splits(cfg) -> ImputationData:
     raw = read_dataset(cfg)
     train, test = (np.where(np.isfinite(a), a, np.nan).astype(np.float64) for a in (raw.train, raw.test))
     if cfg.data.startswith("ETT"):
-        val, test = test[: 4 * ETT_MONTH], test[4 * ETT_MONTH:]
+        val, test = test[: 4 * ett_month(cfg.data)], test[4 * ett_month(cfg.data):]
     elif cfg.imp_series == "train":
         cut = [int(0.6 * train.shape[0]), int(0.8 * train.shape[0])]
         train, val, test = train[: cut[0]], train[cut[0]: cut[1]], train[cut[1]:]

@@ -175,8 +175,13 @@ def read_skab(folder: Path, entity: str, cfg) -> RawData:
                    labels, list(test_df.columns), f"SKAB {entity or 'all runs'}")
 
 
-# ---- ETT (no labels: imputation data) ------------------------------------------------
-ETT_MONTH = 30 * 24   # hours; the standard split is 12 / 4 / 4 months
+# ---- ETT (no labels: imputation and forecasting data) ---------------------------------
+ETT_MONTH = 30 * 24   # hourly steps in a month; the standard split is 12 / 4 / 4 months
+
+
+def ett_month(name: str) -> int:
+    """Steps in one month of an ETT series: hourly (ETTh*) or every 15 minutes (ETTm*)."""
+    return ETT_MONTH * (4 if name.startswith("ETTm") else 1)
 
 
 def _ett_reader(name: str):
@@ -184,18 +189,20 @@ def _ett_reader(name: str):
         df = files.read_csv(folder / f"{name}.csv")
         df = df.drop(columns=[c for c in ("date",) if c in df.columns])
         values = _numeric_frame(df, folder / f"{name}.csv")
-        if values.shape[0] < 20 * ETT_MONTH:
+        month = ett_month(name)
+        if values.shape[0] < 20 * month:
             raise UserError(f"{name}: {values.shape[0]} rows, fewer than the 20 months of the standard split")
-        # train: the first 12 months; test: the next 8 (validation 4 + test 4, cut by lib/data/imputation.py)
-        train, test = values[: 12 * ETT_MONTH], values[12 * ETT_MONTH: 20 * ETT_MONTH]
+        # train: the first 12 months; test: the next 8 (validation 4 + test 4, cut by the task's splits)
+        train, test = values[: 12 * month], values[12 * month: 20 * month]
         return RawData(train, test, np.zeros(test.shape[0], dtype=np.int64), list(df.columns), name)
 
     return read
 
 
-for _ett in ("ETTh1", "ETTh2"):
-    register(_ett, folders=("ETT", _ett), description=f"{_ett}, hourly electricity transformer data; no anomaly "
-             "labels: imputation data for impute.py (12/4/4-month split)")(_ett_reader(_ett))
+for _ett in ("ETTh1", "ETTh2", "ETTm1", "ETTm2"):
+    step = "15-minute" if _ett.startswith("ETTm") else "hourly"
+    register(_ett, folders=("ETT", _ett), description=f"{_ett}, {step} electricity transformer data; no anomaly "
+             "labels: imputation and forecasting data (12/4/4-month split)")(_ett_reader(_ett))
 
 
 # ---- PSM --------------------------------------------------------------------------
