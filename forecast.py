@@ -7,21 +7,20 @@ training history) and a .png of a few forecasts; the best weights go to expe/pth
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lib.config import Config, add_config_flags, overrides_from_args
+from lib.config import Config, config_from_cli
 from lib.data.forecasting import forecast_splits
 from lib.errors import cli_main
 from lib.outputs.report import write_json
 from lib.runfiles import check_writable, run_lock
 from lib.train import checkpoint
 from lib.train.forecasting import evaluate, fit
-from lib.utils import quiet_third_party, seed_everything, setup_logging
+from lib.utils import seed_everything, set_threads_and_quiet, setup_logging
 from model.forecasters import FORECASTERS, build_forecaster, has_weights
 
 
@@ -91,16 +90,8 @@ def forecast_and_report(cfg: Config, root: Path, name: str) -> dict:
 
 @cli_main
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_config_flags(parser)
-    parser.add_argument("--model", dest="forecaster", choices=sorted(FORECASTERS), default=None,
-                        help="the forecaster (--forecaster)")
-    args = parser.parse_args()
-    cfg = Config(**overrides_from_args(args))
-    cfg.validate()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    quiet_third_party()
+    cfg = config_from_cli(__doc__.splitlines()[0], "forecaster", tuple(sorted(FORECASTERS)))
+    set_threads_and_quiet(cfg)
     root, name = Path(cfg.expe_dir), run_name(cfg)
     check_writable((root / "log" / "forecast", root / "results" / "forecast", root / "pth"))
     with run_lock(root / "results" / "forecast" / f"{name}.lock"):

@@ -11,20 +11,18 @@ expe/results/imputation/<run>.json and a .png of a few imputed series.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from lib.train import checkpoint
-from lib.config import Config, add_config_flags, overrides_from_args
+from lib.config import Config, config_from_cli
 from lib.data.imputation import add_gaps, evenly_spaced, imputation_splits, masked_errors, to_windows
 from lib.errors import cli_main
 from lib.outputs.report import write_json
 from lib.runfiles import check_writable, run_lock
-from lib.utils import quiet_third_party, seed_everything, setup_logging
+from lib.utils import seed_everything, set_threads_and_quiet, setup_logging
 from model.imputers import IMPUTERS, TRAINED, build_imputer
 
 
@@ -71,15 +69,8 @@ def plot_imputation(X_ori: np.ndarray, X: np.ndarray, imputed: np.ndarray, names
 
 @cli_main
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_config_flags(parser)
-    parser.add_argument("--model", dest="imputer", choices=list(IMPUTERS), default=None, help="the imputer (--imputer)")
-    args = parser.parse_args()
-    cfg = Config(**overrides_from_args(args))
-    cfg.validate()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    quiet_third_party()
+    cfg = config_from_cli(__doc__.splitlines()[0], "imputer", tuple(IMPUTERS))
+    set_threads_and_quiet(cfg)
     root = Path(cfg.expe_dir)
     name = run_name(cfg)
     check_writable((root / "log" / "imputation", root / "results" / "imputation"))

@@ -309,5 +309,19 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{f.name}", type=kind, default=None, help=text.replace("%", "%%"))
 
 
+def config_from_cli(description: str, model_field: str = "", model_choices: tuple[str, ...] = (),
+                    argv=None) -> Config:
+    """A task's Config from its command line: one flag per field, `--model` as another name for
+    `model_field` (the task's registry choice), validated."""
+    parser = argparse.ArgumentParser(description=description)
+    add_config_flags(parser)
+    if model_field:
+        parser.add_argument("--model", dest=model_field, choices=list(model_choices), default=None,
+                            help=f"the model (--{model_field})")
+    cfg = Config(**overrides_from_args(parser.parse_args(argv)))
+    cfg.validate()
+    return cfg
+
+
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return {f.name: getattr(args, f.name) for f in fields(Config) if getattr(args, f.name, None) is not None}

@@ -48,6 +48,13 @@ def setup_logging(log_file: Path | None = None, console_level: str = "INFO") -> 
     return log
 
 
+def set_threads_and_quiet(cfg) -> None:
+    """`--threads`, then `quiet_third_party`: what every entry point does first."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    quiet_third_party()
+
+
 def quiet_third_party() -> None:
     """transformers warns on every Mamba build that the CUDA kernels are
     missing; on CPU that is expected, so say it once in the README instead."""
