@@ -72,7 +72,7 @@ def _is_alive(holder: dict[str, str]) -> bool:
     except ProcessLookupError:
         return False
     except (PermissionError, ValueError):   # another user's process, or a lock still being written
-        return True
+        pass
     return True
 
 

@@ -89,7 +89,3 @@ def forecast_batches(series: torch.Tensor, seq_len: int, pred_len: int, batch_si
         rows = starts[i:i + batch_size, None] + steps            # [B, L + H]
         windows = series[rows].permute(0, 2, 1).reshape(-1, seq_len + pred_len)   # [B*N, L + H]
         yield windows[:, :seq_len], windows[:, seq_len:]
-
-
-def n_samples(series_len: int, n_channels: int, seq_len: int, pred_len: int) -> int:
-    return n_windows(series_len, seq_len, pred_len) * n_channels
