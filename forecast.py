@@ -3,10 +3,13 @@
     python forecast.py --data ETTh1 --data_root ../shared/datasets --model dlinear --seq_len 96 --pred_len 96
 
 Writes expe/results/forecast/<run>.json (config, MSE and MAE on the scaled test set, the
-training history) and a .png of a few forecasts; the best weights go to expe/pth/.
+training history, parameters, seconds per epoch, peak memory) and a .png of a few forecasts;
+the best weights go to expe/pth/. The training state is saved after every epoch, and
+`--resume True` continues an interrupted run from it.
 """
 from __future__ import annotations
 
+import resource
 import time
 from pathlib import Path
 
@@ -19,9 +22,10 @@ from lib.errors import cli_main
 from lib.outputs.report import write_json
 from lib.runfiles import check_writable, run_lock
 from lib.train import checkpoint
-from lib.train.forecasting import evaluate, fit
+from lib.train.forecasting import evaluate, fit, learning_rate
 from lib.utils import seed_everything, set_threads_and_quiet, setup_logging
-from model.forecasters import FORECASTERS, build_forecaster, has_weights
+from model.forecasters import has_weights
+from model.registry import build_forecaster, forecaster_names
 
 
 def run_name(cfg: Config) -> str:
@@ -53,17 +57,30 @@ def plot_forecasts(model, series: np.ndarray, cfg: Config, names: list[str], tit
     plt.close(fig)
 
 
+def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
+    """Trainable and total parameters (the frozen LLM's included in the total)."""
+    return {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "total": sum(p.numel() for p in model.parameters())}
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def forecast_and_report(cfg: Config, root: Path, name: str) -> dict:
     log = setup_logging(root / "log" / "forecast" / f"{name}.log")
     seed_everything(cfg.seed)
     splits = forecast_splits(cfg)
     model = build_forecaster(cfg)
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info("%s: %s, lookback %d, horizon %d, %d features; steps train %d, val %d, test %d; %d parameters",
-             splits.source, cfg.forecaster, cfg.seq_len, cfg.pred_len, len(splits.names), len(splits.train),
-             len(splits.val), len(splits.test), n_params)
+    cfg = cfg.replace(fc_lr=learning_rate(cfg, model))   # saved, so the result says which rate ran
+    counts = parameter_counts(model)
+    log.info("%s: %s, lookback %d, horizon %d, %d features; steps train %d, val %d, test %d; %d of %d parameters "
+             "trainable; learning rate %g", splits.source, cfg.forecaster, cfg.seq_len, cfg.pred_len,
+             len(splits.names), len(splits.train), len(splits.val), len(splits.test), counts["trainable"],
+             counts["total"], cfg.fc_lr)
     t0 = time.perf_counter()
-    model, fitted = fit(model, splits, cfg)
+    model, fitted = fit(model, splits, cfg, root / "pth" / f"forecast_{name}_last.pth")
     fit_s = time.perf_counter() - t0
     test = evaluate(model, torch.from_numpy(splits.test), cfg)
     if has_weights(model):
@@ -76,7 +93,9 @@ def forecast_and_report(cfg: Config, root: Path, name: str) -> dict:
               "metrics": {"mse": test["mse"], "mae": test["mae"], "test_samples": test["samples"]},
               "training": {"best_epoch": fitted.best_epoch, "best_val_mse": fitted.best_val_mse,
                            "history": fitted.history, "fit_seconds": fit_s,
-                           "parameters": n_params}}
+                           "seconds_per_epoch": (sum(h["seconds"] for h in fitted.history) / len(fitted.history)
+                                                 if fitted.history else 0.0),
+                           "parameters": counts, "peak_memory_mb": peak_memory_mb()}}
     path = root / "results" / "forecast" / f"{name}.json"
     write_json(result, path)
     plot_forecasts(model, splits.test, cfg, splits.names, f"{splits.source}: {cfg.forecaster}, MSE {test['mse']:.3f}",
@@ -90,7 +109,7 @@ def forecast_and_report(cfg: Config, root: Path, name: str) -> dict:
 
 @cli_main
 def main() -> None:
-    cfg = config_from_cli(__doc__.splitlines()[0], "forecaster", tuple(sorted(FORECASTERS)))
+    cfg = config_from_cli(__doc__.splitlines()[0], "forecaster", forecaster_names())
     set_threads_and_quiet(cfg)
     root, name = Path(cfg.expe_dir), run_name(cfg)
     check_writable((root / "log" / "forecast", root / "results" / "forecast", root / "pth"))

@@ -74,20 +74,44 @@ class Config:
 
     # ---- forecasting (forecast.py) ------------------------------------------
     forecaster: str = field(default="dlinear", metadata={"scope": "forecasting", "help": "forecast.py (also --model): "
-                                                           "naive | seasonal_naive | dlinear (model/forecasters.py)"})
+                                                           "naive | seasonal_naive | dlinear | patchtst | timellm | "
+                                                           "llm_ps (model/registry.py)"})
     seq_len: int = field(default=96, metadata={"scope": "forecasting", "help": "forecast.py: lookback window"})
     pred_len: int = field(default=96, metadata={"scope": "forecasting", "help": "forecast.py: horizon"})
     percent: int = field(default=100, metadata={"scope": "forecasting", "help": "forecast.py: share of the training "
                                                                               "windows kept, first ones (10 = few-shot)"})
     season_len: int = field(default=24, metadata={"scope": "forecasting", "help": "seasonal_naive: the season's "
                                                                                   "length in steps"})
-    fc_lr: float = field(default=0.005, metadata={"scope": "forecasting", "help": "forecast.py: Adam learning rate "
-                                                                                "(DLinear's ETTh1 script)"})
+    fc_lr: float = field(default=0.0, metadata={"scope": "forecasting", "help": "forecast.py: Adam learning rate; 0 = "
+                                                                              "the model's published one (DLinear "
+                                                                              "0.005, PatchTST 1e-4, Time-LLM 0.01, "
+                                                                              "LLM-PS 0.001)"})
+    fc_patch_len: int = field(default=16, metadata={"scope": "forecasting", "help": "patchtst, timellm, llm_ps: "
+                                                                                  "patch length"})
+    fc_stride: int = field(default=8, metadata={"scope": "forecasting", "help": "patchtst, timellm, llm_ps: patch stride"})
+    fc_d_model: int = field(default=512, metadata={"scope": "forecasting", "help": "patchtst: model width"})
+    fc_d_ff: int = field(default=2048, metadata={"scope": "forecasting", "help": "patchtst: feed-forward width"})
+    fc_layers: int = field(default=1, metadata={"scope": "forecasting", "help": "patchtst: encoder layers"})
+    fc_n_heads: int = field(default=0, metadata={"scope": "forecasting", "help": "patchtst: attention heads; 0 = "
+                                                                               "per horizon, as its ETTh1 scripts"})
     fc_batch_size: int = field(default=32, metadata={"scope": "forecasting", "help": "forecast.py: windows per "
                                                                                     "training batch (every channel of each)"})
     fc_lradj: str = field(default="type1", metadata={"scope": "forecasting", "choices": ("type1", "none"),
                                                      "help": "forecast.py: type1 halves the learning rate after "
                                                              "every epoch (DLinear's, PatchTST's default) | none"})
+    ps_mscnn: bool = field(default=True, metadata={"scope": "forecasting", "help": "llm_ps: the multi-scale CNN "
+                                                                             "(False: ablation, patches of the series)"})
+    ps_t2t: bool = field(default=True, metadata={"scope": "forecasting", "help": "llm_ps: the T2T module and its "
+                                                                           "alignment loss (False: ablation)"})
+    ps_lambda: float = field(default=0.01, metadata={"scope": "forecasting", "help": "llm_ps: weight of the "
+                                                                               "MSCNN-T2T alignment loss"})
+    ps_channels: int = field(default=32, metadata={"scope": "forecasting", "help": "llm_ps: MSCNN width (4 "
+                                                                             "branches of a quarter each)"})
+    ps_blocks: int = field(default=2, metadata={"scope": "forecasting", "help": "llm_ps: MSCNN bottleneck blocks"})
+    ps_mask: float = field(default=0.75, metadata={"scope": "forecasting", "help": "llm_ps: share of patches T2T masks"})
+    ps_time_words: int = field(default=100, metadata={"scope": "forecasting", "help": "llm_ps: T2T's vocabulary, the "
+                                                                                  "words nearest the time words"})
+    ps_t2t_dim: int = field(default=64, metadata={"scope": "forecasting", "help": "llm_ps: T2T width"})
 
     # ---- models ---------------------------------------------------------
     pred_model: str = field(default="gat", metadata={"scope": "model", "help": "prediction branch (see model/registry.py)"})
@@ -131,6 +155,10 @@ class Config:
     llm_d_ff: int = field(default=32, metadata={"scope": "model", "help": "llm: hidden dims kept for the head"})
     llm_vocab_subset: int = field(default=0, metadata={"scope": "model", "help": "llm: prototypes map only the first k token ids "
                                                                  "(BPE order, roughly by frequency; 0 = whole vocabulary)"})
+    llm_lora_r: int = field(default=0, metadata={"scope": "model", "help": "llm: LoRA rank on the LLM's query and value "
+                                                                     "projections, through peft (0 = frozen LLM)"})
+    llm_one_attention: bool = field(default=False, metadata={"scope": "model", "help": "llm: ablation: the LLM's layers "
+                                                                                   "replaced by one trainable attention layer"})
 
     # ---- training ---------------------------------------------------------
     epochs: int = field(default=10, metadata={"scope": "budget", "help": "maximum epochs"})
@@ -237,6 +265,12 @@ class Config:
             raise UserError(f"--test_missing_rate must lie in [0, 1), got {self.test_missing_rate}")
         if min(self.seq_len, self.pred_len, self.season_len, self.fc_batch_size) < 1 or not 0 < self.percent <= 100:
             raise UserError("--seq_len, --pred_len, --season_len and --fc_batch_size must be >= 1, --percent in (0, 100]")
+        if min(self.fc_patch_len, self.fc_stride, self.ps_channels // 4, self.ps_blocks, self.ps_time_words) < 1 \
+                or self.fc_patch_len > self.seq_len or self.fc_lr < 0 or self.llm_lora_r < 0:
+            raise UserError("--fc_patch_len (at most --seq_len), --fc_stride, --ps_blocks and --ps_time_words must be "
+                            ">= 1, --ps_channels >= 4, --fc_lr and --llm_lora_r >= 0")
+        if not 0 < self.ps_mask < 1 or self.ps_lambda < 0:
+            raise UserError(f"--ps_mask must lie in (0, 1) and --ps_lambda be >= 0; got {self.ps_mask}, {self.ps_lambda}")
         if self.is_mas and not self.mas_list:
             raise UserError("--is_mas needs at least one length in --mas_windows")
 

@@ -6,39 +6,37 @@
 - `dlinear`: DLinear (Zeng et al., AAAI 2023): a moving average of 25 steps splits the
   input into trend and remainder, one linear layer maps each to the horizon, and the two
   are summed (its `individual=False`: the layers are shared by the channels).
+
+PatchTST (`model/patchtst.py`), Time-LLM (`model/timellm.py`) and LLM-PS (`model/llm_ps.py`)
+register themselves the same way. Each class's `DEFAULT_LR` is its published learning rate,
+used when `--fc_lr` is 0 (the default).
 """
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from lib.errors import UserError
-
-FORECASTERS: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_forecaster(name: str):
-    def deco(cls):
-        FORECASTERS[name] = cls
-        return cls
-    return deco
-
-
-def build_forecaster(cfg) -> nn.Module:
-    if cfg.forecaster not in FORECASTERS:
-        raise UserError(f"unknown forecaster {cfg.forecaster!r}; known: {', '.join(sorted(FORECASTERS))}")
-    return FORECASTERS[cfg.forecaster](cfg)
+from model.registry import register_forecaster
 
 
 def has_weights(model: nn.Module) -> bool:
     return any(p.requires_grad for p in model.parameters())
 
 
+def instance_norm(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`[B, L]` -> (normalised `[B, L]`, mean `[B, 1]`, std `[B, 1]`): each window on its own
+    (the non-stationary normalisation PatchTST, Time-LLM and LLM-PS apply)."""
+    mean = x.mean(dim=-1, keepdim=True).detach()
+    std = torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + 1e-5).detach()
+    return (x - mean) / std, mean, std
+
+
 @register_forecaster("naive")
 class Naive(nn.Module):
+    DEFAULT_LR = 0.0   # nothing to learn
+
     def __init__(self, cfg):
         super().__init__()
         self.pred_len = cfg.pred_len
@@ -49,6 +47,8 @@ class Naive(nn.Module):
 
 @register_forecaster("seasonal_naive")
 class SeasonalNaive(nn.Module):
+    DEFAULT_LR = 0.0
+
     def __init__(self, cfg):
         super().__init__()
         if cfg.season_len > cfg.seq_len:
@@ -73,6 +73,7 @@ def moving_average(x: torch.Tensor, kernel: int) -> torch.Tensor:
 @register_forecaster("dlinear")
 class DLinear(nn.Module):
     KERNEL = 25
+    DEFAULT_LR = 0.005   # DLinear's ETTh1 scripts
 
     def __init__(self, cfg):
         super().__init__()

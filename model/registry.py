@@ -1,8 +1,10 @@
-"""Model registries: `PRED` and `RECON` map a name to a class.
+"""Model registries: `PRED`, `RECON` and `FORECASTERS` map a name to a class.
 
 Every prediction model maps a context `[B, L-H, N, C]` to a forecast
 `[B, H, N]`; every reconstruction model maps a window `[B, L, N]` to its
 reconstruction `[B, L, N]`. Both are built as `cls(cfg, n_features)`.
+Every long-horizon forecaster (forecast.py) maps one channel's lookback `[B, seq_len]`
+to its forecast `[B, pred_len]`, and is built as `cls(cfg)`.
 Adding a model means adding one decorated class; nothing else changes.
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from lib.errors import UserError
 
 PRED: dict[str, type[nn.Module]] = {}
 RECON: dict[str, type[nn.Module]] = {}
+FORECASTERS: dict[str, type[nn.Module]] = {}
 
 
 def _register(table: dict[str, type[nn.Module]], name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
@@ -34,11 +37,30 @@ def register_recon(name: str):
     return _register(RECON, name)
 
 
+def register_forecaster(name: str):
+    return _register(FORECASTERS, name)
+
+
 def _load_all() -> None:
     import model.ae  # noqa: F401
     import model.gat  # noqa: F401
     import model.timellm  # noqa: F401
     import model.mamba  # noqa: F401
+    import model.forecasters  # noqa: F401
+    import model.patchtst  # noqa: F401
+    import model.llm_ps  # noqa: F401
+
+
+def forecaster_names() -> tuple[str, ...]:
+    _load_all()
+    return tuple(sorted(FORECASTERS))
+
+
+def build_forecaster(cfg) -> nn.Module:
+    _load_all()
+    if cfg.forecaster not in FORECASTERS:
+        raise UserError(f"unknown forecaster {cfg.forecaster!r}; known: {', '.join(sorted(FORECASTERS))}")
+    return FORECASTERS[cfg.forecaster](cfg)
 
 
 def _build(table: dict[str, type[nn.Module]], kind: str, name: str, cfg, n_features: int) -> nn.Module:

@@ -16,7 +16,7 @@ import torch.nn as nn
 from model.llm.backends import Backend, load_llm
 from model.llm.core import ReprogrammedLLM, patchify
 from model.llm.prompts import Prompts, dataset_description, series_prompts
-from model.registry import register_pred
+from model.registry import register_forecaster, register_pred
 
 
 class TimeLLMForecaster(ReprogrammedLLM):
@@ -24,9 +24,10 @@ class TimeLLMForecaster(ReprogrammedLLM):
 
     def __init__(self, llm: nn.Module, tokenizer, backend: Backend, n_channels: int, context_len: int, n_pred: int,
                  patch_len: int, stride: int, d_model: int, n_heads: int, num_tokens: int, d_ff: int,
-                 dropout: float, prefix_cache: bool, vocab_subset: int = 0, skip_layers: bool = False):
+                 dropout: float, prefix_cache: bool, vocab_subset: int = 0, skip_layers: bool = False,
+                 lora_r: int = 0, one_attention: bool = False):
         super().__init__(llm, tokenizer, backend, d_model, n_heads, num_tokens, dropout, prefix_cache, vocab_subset,
-                         skip_layers)
+                         skip_layers, lora_r, one_attention)
         self.patch_len, self.stride = patch_len, stride
         # (T - p) // s + 1 patches, plus one more from the `stride` values padded on the right
         self.n_patches = (context_len - patch_len) // stride + 2
@@ -40,16 +41,24 @@ class TimeLLMForecaster(ReprogrammedLLM):
         """`[B, C, T]` -> `[B, C*P, patch_len]`, the last value repeated `stride` times on the right."""
         return patchify(x, self.patch_len, self.stride).flatten(1, 2)
 
-    def patch_tokens(self, x: torch.Tensor) -> torch.Tensor:
+    def patch_embeddings(self, z: torch.Tensor) -> torch.Tensor:
+        """Normalised series `[B, C, T]` -> patch embeddings `[B, C*P, d_model]`."""
+        return self.patch_embed(self.patchify(z))
+
+    def patch_tokens(self, z: torch.Tensor) -> torch.Tensor:
         """Normalised series `[B, C, T]` -> reprogrammed patch tokens `[B, C*P, d_llm]`."""
-        return self.reprogrammed(self.embed_dropout(self.patch_embed(self.patchify(x))))
+        return self.reprogrammed(self.embed_dropout(self.patch_embeddings(z)))
+
+    def head_from_embeddings(self, emb: torch.Tensor, prompts: Prompts | None) -> torch.Tensor:
+        """Patch embeddings `[B, C*P, d_model]` -> the normalised forecast `[B, H]`."""
+        hidden = self.run_llm(self.reprogrammed(self.embed_dropout(emb)), prompts)   # [B, C*P, d_llm]
+        return self.head(hidden[..., : self.d_ff].float())
 
     def forward(self, x: torch.Tensor, prompts: Prompts | None = None) -> torch.Tensor:
         """x `[B, C, T]` raw series; prompts: one per row, or None -> `[B, H]`."""
         mean = x.mean(dim=-1, keepdim=True).detach()
         std = torch.sqrt(x.var(dim=-1, keepdim=True, unbiased=False) + 1e-5).detach()
-        hidden = self.run_llm(self.patch_tokens((x - mean) / std), prompts)   # [B, C*P, d_llm]
-        out = self.head(hidden[..., : self.d_ff].float())                        # [B, H]
+        out = self.head_from_embeddings(self.patch_embeddings((x - mean) / std), prompts)
         return out * std[:, 0] + mean[:, 0]
 
 
@@ -73,7 +82,8 @@ class LLMPredictor(nn.Module):
         self.forecaster = TimeLLMForecaster(
             llm, tokenizer, backend, cfg.in_channels if self.use_mas else 1, cfg.context_len, cfg.n_pred,
             cfg.llm_patch_len, cfg.llm_stride, cfg.llm_d_model, cfg.llm_n_heads, cfg.llm_num_tokens,
-            cfg.llm_d_ff, cfg.dropout, cfg.llm_prefix_cache, cfg.llm_vocab_subset, cfg.llm_skip_layers)
+            cfg.llm_d_ff, cfg.dropout, cfg.llm_prefix_cache, cfg.llm_vocab_subset, cfg.llm_skip_layers,
+            cfg.llm_lora_r, cfg.llm_one_attention)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, N, C = x.shape
@@ -89,7 +99,39 @@ class LLMPredictor(nn.Module):
 
     def forecast(self, series: torch.Tensor) -> torch.Tensor:
         """`[R, C, T]` series, each with its own prompt -> `[R, H]`."""
-        if self.forecaster.skip_layers:   # no layers to read a prompt
+        if not self.forecaster.reads_prompts:
             return self.forecaster(series, None)
         prompts = series_prompts(series[:, 0], self.mode, self.description, self.H, self.top_k_lags)
         return self.forecaster(series, prompts)
+
+
+class LongHorizonLLM(nn.Module):
+    """forecast.py's interface to an LLM forecaster: one channel's lookback `[B, L]` ->
+    `[B, H]`, patches of `--fc_patch_len` / `--fc_stride`, the prompt built as for detection
+    (`--llm_prompt_mode`: the dataset's description, optionally each window's statistics)."""
+
+    net_class = TimeLLMForecaster
+
+    def __init__(self, cfg, **extra):
+        super().__init__()
+        llm, tokenizer, backend = load_llm(cfg)
+        self.H, self.mode, self.top_k_lags = cfg.pred_len, cfg.llm_prompt_mode, cfg.llm_top_k_lags
+        self.description = dataset_description(cfg.data)
+        self.net = self.net_class(
+            llm, tokenizer, backend, 1, cfg.seq_len, cfg.pred_len, cfg.fc_patch_len, cfg.fc_stride, cfg.llm_d_model,
+            cfg.llm_n_heads, cfg.llm_num_tokens, cfg.llm_d_ff, cfg.dropout, cfg.llm_prefix_cache,
+            cfg.llm_vocab_subset, cfg.llm_skip_layers, cfg.llm_lora_r, cfg.llm_one_attention, **extra)
+
+    def prompts(self, x: torch.Tensor) -> Prompts | None:
+        if not self.net.reads_prompts:
+            return None
+        return series_prompts(x, self.mode, self.description, self.H, self.top_k_lags)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`[B, L]` -> `[B, H]`."""
+        return self.net(x[:, None], self.prompts(x))
+
+
+@register_forecaster("timellm")
+class TimeLLMLongHorizon(LongHorizonLLM):
+    DEFAULT_LR = 0.01   # Time-LLM's ETTh1 script

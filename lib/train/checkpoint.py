@@ -80,3 +80,15 @@ def load(path: Path, what: str = "checkpoint") -> dict[str, Any]:
     if not isinstance(ckpt, dict) or ckpt.get("format_version") != FORMAT_VERSION or "config" not in ckpt:
         raise UserError(f"{path}: not a checkpoint of this project (or of an incompatible version)")
     return ckpt
+
+
+def check_resumable(stored: dict[str, Any], cfg, path: Path) -> None:
+    """Refuse to resume `path` (saved with config `stored`) under a config that trains something
+    else; the budget and where files live may change."""
+    from lib.config import resumable_fields
+    defaults = type(cfg)().to_dict()   # a flag added since that run had its default then
+    diff = sorted(k for k, v in cfg.to_dict().items()
+                  if k not in resumable_fields() and stored.get(k, defaults[k]) != v)
+    if diff:
+        raise UserError(f"--resume: {path} was trained with other settings "
+                        f"({', '.join(f'--{k} {stored.get(k)}' for k in diff[:4])})")

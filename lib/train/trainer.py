@@ -37,16 +37,12 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 
 from lib.train import checkpoint
-from lib.config import resumable_fields
 from lib.data.types import Prepared
 from lib.data.windows import complete, split_batch, window_bar
 from lib.errors import UserError
 
 log = logging.getLogger("llm_tsad")
 
-# Flags that may change between an interrupted run and its resumption.
-# The budget and where files live are not what was trained: a longer, moved or respelled run resumes.
-RESUMABLE_CHANGES = resumable_fields()
 
 
 def schedule(epoch: int, cfg) -> tuple[float, float, float]:
@@ -244,12 +240,7 @@ class Trainer:
             log.info("--resume: no earlier run at %s, starting fresh", path)
             return
         ck = checkpoint.load(path, "resumable run")
-        stored = ck["config"]
-        defaults = type(self.cfg)().to_dict()   # a flag added since that run had its default then
-        diff = sorted(k for k, v in self.cfg.to_dict().items()
-                      if k not in RESUMABLE_CHANGES and stored.get(k, defaults[k]) != v)
-        if diff:
-            raise UserError(f"--resume: {path} was trained with other settings ({', '.join(f'--{k} {stored.get(k)}' for k in diff[:4])})")
+        checkpoint.check_resumable(ck["config"], self.cfg, path)
         self.pred.load_state_dict(ck["pred"])
         self.recon.load_state_dict(ck["recon"])
         self.opt_p.load_state_dict(ck["opt_p"])

@@ -20,11 +20,18 @@ Prompts of different lengths share one LLM call: every row's sequence is
 mask over the padding and explicit position ids, so each row computes what it
 would alone (tests check this against unpadded single-row runs).
 
-Prefix cache (causal backends): the prompt's hidden states depend on no
-trainable parameter. The shared prompt's keys/values are computed once and
-kept between batches (in `dataset` mode that is the whole prompt); the rows'
-own texts are deduplicated and run once per batch without gradients, on top
-of it; only the patch tokens run with gradients, attending to that cache.
+Prefix cache (causal backends): with a frozen LLM the prompt's hidden states
+depend on no trainable parameter. The shared prompt's keys/values are computed
+once and kept between batches (in `dataset` mode that is the whole prompt); the
+rows' own texts are deduplicated and run once per batch without gradients, on
+top of it; only the patch tokens run with gradients, attending to that cache.
+With LoRA (`--llm_lora_r`) the prompt's keys/values depend on trainable weights:
+while training they are recomputed at every call, with gradients, and what
+inference memorised is forgotten whenever the module switches mode or loads weights.
+
+Ablations (Tan et al., NeurIPS 2024): `skip_layers` replaces the LLM's layers by the
+identity, `one_attention` by one trainable multi-head attention layer (with a residual);
+neither reads the prompt.
 """
 from __future__ import annotations
 
@@ -40,6 +47,15 @@ from model.llm.prefix_attention import NAME as SHARED_PREFIX_ATTENTION, own_mask
 from model.llm.prompts import Prompts
 
 SHARED_MEMO = 8  # shared prompts whose keys/values are kept between calls
+
+
+def add_lora(llm: nn.Module, r: int) -> nn.Module:
+    """The LLM with rank-`r` LoRA adapters (alpha 2r, no dropout) on peft's default targets
+    for its architecture (llama: q_proj and v_proj; gpt2: c_attn; bert: query and value);
+    only the adapters train. No `task_type`: peft's causal-LM wrapper wants a generation
+    head, which the bare decoder used here has not."""
+    from peft import LoraConfig, get_peft_model
+    return get_peft_model(llm, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0))
 
 
 class ReprogrammingLayer(nn.Module):
@@ -79,9 +95,10 @@ class ReprogrammedLLM(nn.Module):
     """
 
     def __init__(self, llm: nn.Module, tokenizer, backend: Backend, d_model: int, n_heads: int, num_tokens: int,
-                 dropout: float, prefix_cache: bool, vocab_subset: int = 0, skip_layers: bool = False):
+                 dropout: float, prefix_cache: bool, vocab_subset: int = 0, skip_layers: bool = False,
+                 lora_r: int = 0, one_attention: bool = False):
         super().__init__()
-        self.llm, self.tokenizer = llm, tokenizer
+        self.tokenizer = tokenizer
         self.d_llm = llm.config.hidden_size
         # The "are LLMs useful" ablation (Tan et al., NeurIPS 2024): the same prototypes,
         # reprogramming and head, with the LLM's layers replaced by the identity.
@@ -89,6 +106,10 @@ class ReprogrammedLLM(nn.Module):
         self.use_cache = prefix_cache and backend.causal
         if self.use_cache:
             llm.set_attn_implementation(SHARED_PREFIX_ATTENTION)
+        self.lora = lora_r > 0
+        self.llm = add_lora(llm, lora_r) if self.lora else llm
+        self.one_attention = (nn.MultiheadAttention(self.d_llm, llm.config.num_attention_heads, batch_first=True)
+                              if one_attention else None)
         vocab = word_embeddings(llm).shape[0]
         self.vocab_used = min(vocab_subset, vocab) if vocab_subset > 0 else vocab
         self.prototypes = nn.Linear(self.vocab_used, num_tokens)
@@ -116,7 +137,19 @@ class ReprogrammedLLM(nn.Module):
         super().train(mode)
         self.llm.eval()  # frozen: no dropout inside the LLM, ever
         self._eval_prototypes = None
+        if self.lora:    # the adapters may have changed since the keys/values were memorised
+            self._forget()
         return self
+
+    def prefix_is_fresh(self) -> bool:
+        """With LoRA, a training pass runs the prompt anew (with gradients when they are on)
+        and memorises nothing: the adapters change at every step."""
+        return self.lora and (self.training or torch.is_grad_enabled())
+
+    @property
+    def reads_prompts(self) -> bool:
+        """False for the ablations that replace the LLM's layers: nothing there reads a prompt."""
+        return not self.skip_layers and self.one_attention is None
 
     @property
     def llm_dtype(self) -> torch.dtype:
@@ -159,6 +192,9 @@ class ReprogrammedLLM(nn.Module):
         """Tokens `[B, P, d_llm]` after each row's prompt (None: no prompt) -> their states `[B, P, d_llm]`."""
         if self.skip_layers:
             return tokens
+        if self.one_attention is not None:
+            t = tokens.float()
+            return t + self.one_attention(t, t, t, need_weights=False)[0]
         if prompts is None:
             return self.llm(inputs_embeds=tokens, use_cache=False).last_hidden_state
         layout = PromptLayout.build(self, prompts, tokens.shape[0], tokens.device)
@@ -195,6 +231,9 @@ class ReprogrammedLLM(nn.Module):
 
     def shared_keys_values(self, lay: "PromptLayout") -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The shared prompt's per-layer keys/values `[1, kv_heads, S0, d]`, kept between calls."""
+        if self.prefix_is_fresh():
+            out = self.llm(inputs_embeds=self.embed(lay.shared_ids)[None], use_cache=True)
+            return _layers(out.past_key_values)
         key = (lay.shared, lay.shared_ids.device, self.llm_dtype)
         kv = self._shared_kv.get(key)
         if kv is None:
@@ -213,17 +252,18 @@ class ReprogrammedLLM(nn.Module):
         The last batch's are kept: a training step runs the predictor on the
         same batch two or three times, and they depend on the texts alone.
         """
+        if self.prefix_is_fresh():
+            return self.compute_row_keys_values(lay, shared)
         key = (lay.shared, lay.row_texts, lay.row_ids.device, self.llm_dtype)
         if self._row_kv is None or self._row_kv[0] != key:
             self._row_kv = (key, self.compute_row_keys_values(lay, shared))
         return self._row_kv[1]
 
-    @torch.no_grad()
     def compute_row_keys_values(self, lay: "PromptLayout", shared: list[tuple[torch.Tensor, torch.Tensor]]
                                 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         U, L = lay.row_ids.shape
         positions = lay.shared_ids.shape[0] + torch.arange(L, device=lay.row_ids.device)
-        with shared_prefix(shared):
+        with torch.set_grad_enabled(self.lora and torch.is_grad_enabled()), shared_prefix(shared):
             out = self.llm(inputs_embeds=self.embed(lay.row_ids), attention_mask=own_mask(lay.row_mask, L),
                            position_ids=positions[None].expand(U, -1), use_cache=True)
         return _layers(out.past_key_values)
@@ -294,7 +334,9 @@ class PromptLayout:
 
 
 def _drop_frozen_llm(module: ReprogrammedLLM, state_dict: dict, prefix: str, _meta) -> None:
-    for key in [k for k in state_dict if k.startswith(f"{prefix}llm.")]:
+    """Checkpoints keep the LLM's trainable weights (LoRA adapters) and drop its frozen ones."""
+    trainable = {f"{prefix}llm.{n}" for n, p in module.llm.named_parameters() if p.requires_grad}
+    for key in [k for k in state_dict if k.startswith(f"{prefix}llm.") and k not in trainable]:
         del state_dict[key]
 
 

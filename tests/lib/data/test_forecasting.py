@@ -12,9 +12,11 @@ import pytest
 import torch
 
 from lib.config import Config
+from lib.errors import UserError
 from lib.data.forecasting import forecast_batches, forecast_splits, n_windows, part_borders
 from lib.train.forecasting import evaluate, fit
-from model.forecasters import DLinear, build_forecaster, moving_average
+from model.forecasters import DLinear, moving_average
+from model.registry import build_forecaster
 from tests.conftest import REPO
 
 
@@ -93,3 +95,38 @@ def test_forecast_py_end_to_end(tmp_path):
     assert result.with_suffix(".png").is_file() and "MSE" in done.stdout
     bad = subprocess.run([*common, "--seq_len", "5000"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "fewer than --seq_len" in bad.stderr
+
+
+def test_forecast_py_runs_llm_ps_on_a_tiny_llm(tmp_path):
+    write_generic(tmp_path / "data", n=300)
+    done = subprocess.run([sys.executable, "forecast.py", "--data", "generic", "--data_root", str(tmp_path / "data"),
+                           "--model", "llm_ps", "--llm_model", "tiny", "--llm_layers", "1", "--seq_len", "32",
+                           "--pred_len", "8", "--epochs", "1", "--llm_d_model", "8", "--llm_num_tokens", "8",
+                           "--ps_channels", "8", "--ps_t2t_dim", "16", "--expe_dir", str(tmp_path / "expe")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (result,) = (tmp_path / "expe" / "results" / "forecast").glob("*llm_ps_32-8_seed666.json")
+    out = json.loads(result.read_text())
+    assert out["config"]["fc_lr"] == 0.001                       # --fc_lr 0 resolved and saved
+    training = out["training"]
+    assert 0 < training["parameters"]["trainable"] < training["parameters"]["total"]
+    assert training["seconds_per_epoch"] > 0 and training["peak_memory_mb"] > 0 and np.isfinite(out["metrics"]["mae"])
+
+
+def test_a_resumed_fit_ends_where_an_uninterrupted_one_does(tmp_path):
+    write_generic(tmp_path / "data")
+    cfg = Config(data="generic", data_root=str(tmp_path / "data"), seq_len=24, pred_len=12, epochs=3, patience=0,
+                 forecaster="patchtst", fc_d_model=16, fc_d_ff=32)
+    splits = forecast_splits(cfg)
+
+    def run(c, path):
+        torch.manual_seed(0)
+        return fit(build_forecaster(c), splits, c, path)
+
+    whole, straight = run(cfg, tmp_path / "a.pth")
+    run(cfg.replace(epochs=1), tmp_path / "b.pth")
+    resumed, again = run(cfg.replace(resume=True), tmp_path / "b.pth")
+    assert [h["val_mse"] for h in again.history] == [h["val_mse"] for h in straight.history]
+    torch.testing.assert_close(resumed.state_dict(), whole.state_dict())
+    with pytest.raises(UserError, match="other settings"):
+        run(cfg.replace(resume=True, pred_len=6), tmp_path / "b.pth")
