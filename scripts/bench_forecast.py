@@ -242,30 +242,29 @@ def write_report(out: Path, doc: Path) -> None:
 
 # ---- the estimate -----------------------------------------------------------------------------------
 def estimate(data_root: str, groups: list[str], expe: Path) -> None:
-    """One timed epoch of each trained model (horizon 96 and 720 for the cheap ones, full and 10 %
-    for the LLM ones), then the grid's projected CPU time at the measured epochs per cell."""
-    import re
+    """One timed epoch of each trained model on ETTh1-96 (the LLM ones on 10 % of the data), then
+    the grid's projected CPU time: at most 10 epochs a cell, an epoch's training time in
+    proportion to its training windows, validation once per epoch, the rest once."""
     probes = {}
-    for row in ("DLinear", "PatchTST", "Time-LLM", "LLM-PS"):
-        for percent in ((100,) if row in ("DLinear", "PatchTST") else (10, 100)):
-            cell = Cell("estimate", "ETTh1", row, 96, percent, 1)
-            log = ROOT / expe / cell.stem / "bench.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            wall, _ = measured([sys.executable, "forecast.py", *cell.flags(data_root, expe), "--epochs", "1"], log)
-            epoch = float(re.findall(r"\| ([0-9.]+)s", log.read_text())[-1])
-            probes[(row, percent)] = (epoch, wall - epoch)
-            print(f"{row:9s} {percent:3d} %: one epoch {epoch:7.1f} s, the rest of the run {wall - epoch:6.1f} s")
-    total = 0.0
+    for row, percent in (("DLinear", 100), ("PatchTST", 100), ("Time-LLM", 10), ("LLM-PS", 10)):
+        cell = Cell("estimate", "ETTh1", row, 96, percent, 1)
+        log = ROOT / expe / cell.stem / "bench.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        wall, _ = measured([sys.executable, "forecast.py", *cell.flags(data_root, expe), "--epochs", "1"], log)
+        (result,) = (ROOT / expe / cell.stem / "results" / "forecast").glob("*.json")
+        h = json.loads(result.read_text())["training"]["history"][0]
+        probes[row] = (h["seconds"] * 100 / percent, h["val_seconds"], wall - h["seconds"] - h["val_seconds"])
+        print(f"{row:9s} {percent:3d} %: training {h['seconds']:7.1f} s, validation {h['val_seconds']:6.1f} s, "
+              f"the rest {probes[row][2]:6.1f} s", flush=True)
+    per_group: dict[str, float] = {}
     for cell in grid(groups):
         if cell.row in DETERMINISTIC:
             continue
-        row = "LLM-PS" if cell.group == "ablations" else cell.row
-        if (row, cell.percent) in probes:
-            epoch, rest = probes[(row, cell.percent)]
-        else:   # an epoch's cost follows the number of training windows
-            epoch, rest = probes[(row, 100)][0] * cell.percent / 100, probes[(row, 100)][1]
-        total += 10 * epoch + rest   # at most 10 epochs; longer horizons cost about the same
-    print(f"the grid ({', '.join(groups)}): at most {total / 3600:.1f} CPU hours at 10 epochs a cell")
+        train_full, val, rest = probes["LLM-PS" if cell.group == "ablations" else cell.row]
+        per_group[cell.group] = per_group.get(cell.group, 0.0) + 10 * (train_full * cell.percent / 100 + val) + rest
+    for group, seconds in per_group.items():
+        print(f"{group:10s}: at most {seconds / 3600:5.1f} CPU hours (10 epochs a cell)")
+    print(f"all       : at most {sum(per_group.values()) / 3600:5.1f} CPU hours")
 
 
 @cli_main

@@ -98,9 +98,11 @@ def fit(model: nn.Module, splits: ForecastSplits, cfg, state_path: Path | None =
         train_mse = train_epoch(model, opt, train, cfg, epoch)
         seconds = time.perf_counter() - t0
         val = evaluate(model, val_series, cfg)
+        val_seconds = time.perf_counter() - t0 - seconds
         if val["mse"] != val["mse"] or val["mse"] == float("inf"):
             raise UserError(f"epoch {epoch}: the validation MSE is not finite; stopped (lower --fc_lr)")
-        result.history.append({"epoch": epoch, "train_mse": train_mse, "val_mse": val["mse"], "seconds": seconds})
+        result.history.append({"epoch": epoch, "train_mse": train_mse, "val_mse": val["mse"], "seconds": seconds,
+                               "val_seconds": val_seconds})
         improved = val["mse"] < result.best_val_mse
         if improved:
             result.best_epoch, result.best_val_mse, bad = epoch, val["mse"], 0
