@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from model.forecasters import instance_norm
 from model.llm.backends import word_embeddings
 from model.llm.core import patchify
-from model.patchtst import sinusoidal_positions
+from model.layers import sinusoid_positions
 from model.registry import register_forecaster
 from model.timellm import LongHorizonLLM, TimeLLMForecaster
 
@@ -118,7 +118,7 @@ class T2T(nn.Module):
                  dropout: float):
         super().__init__()
         self.embed = nn.Linear(patch_len, d)
-        self.register_buffer("positions", sinusoidal_positions(n_patches, d), persistent=False)
+        self.register_buffer("positions", sinusoid_positions(n_patches, d), persistent=False)
         self.register_buffer("words", words, persistent=False)   # rebuilt from the LLM, never saved
         self.mask_token = nn.Parameter(torch.zeros(d))
         layer = nn.TransformerEncoderLayer(d, 4, 2 * d, dropout, batch_first=True, norm_first=True)

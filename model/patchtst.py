@@ -12,26 +12,15 @@ Heads: `--fc_n_heads 0` takes the library's ETTh1 scripts' choice per horizon (2
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 
 from model.forecasters import instance_norm
+from model.layers import sinusoid_positions
 from model.llm.core import patchify
 from model.registry import register_forecaster
 
 SCRIPT_HEADS = {96: 2, 192: 8, 336: 8, 720: 16}
-
-
-def sinusoidal_positions(n: int, d: int) -> torch.Tensor:
-    """`[n, d]`: sin on even dims, cos on odd ones, wavelengths up to 10000·2π."""
-    pos = torch.arange(n, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
-    table = torch.zeros(n, d)
-    table[:, 0::2] = torch.sin(pos * freq)
-    table[:, 1::2] = torch.cos(pos * freq)[:, : d // 2]
-    return table
 
 
 class EncoderLayer(nn.Module):
@@ -73,7 +62,7 @@ class PatchTST(nn.Module):
         d = cfg.fc_d_model
         heads = cfg.fc_n_heads or SCRIPT_HEADS.get(cfg.pred_len, 8)
         self.embed = nn.Linear(self.patch_len, d, bias=False)
-        self.register_buffer("positions", sinusoidal_positions(n_patches, d), persistent=False)
+        self.register_buffer("positions", sinusoid_positions(n_patches, d), persistent=False)
         self.dropout = nn.Dropout(cfg.dropout)
         self.encoder = nn.Sequential(*[EncoderLayer(d, heads, cfg.fc_d_ff, cfg.dropout) for _ in range(cfg.fc_layers)],
                                      BatchNormOverWidth(d))

@@ -9,7 +9,6 @@ head back to the series.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn as nn
@@ -17,20 +16,11 @@ import torch.nn as nn
 from lib.config import choices_of
 from model.llm.backends import Backend
 from model.llm.core import ReprogrammedLLM, patchify
+from model.layers import sinusoid_positions
 from model.llm.prompts import Prompts
 
 # LLM4IMP has one statistics prompt: the detector's stats_short is read as stats (model/imputers.py)
 PROMPT_MODES = tuple(m for m in choices_of("llm_prompt_mode") if m != "stats_short")
-
-
-def sinusoid_positions(n: int, d: int) -> torch.Tensor:
-    """The fixed sine/cosine position table `[n, d]` of the Transformer."""
-    pos = torch.arange(n, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10_000.0) / d))
-    table = torch.zeros(n, d)
-    table[:, 0::2] = torch.sin(pos * freq)
-    table[:, 1::2] = torch.cos(pos * freq)[:, : d // 2]
-    return table
 
 
 class MaskAwarePatchEmbedding(nn.Module):
