@@ -18,7 +18,7 @@ def record(group, dataset, row, horizon, percent, seed, mse, mae=0.5):
 def test_the_grid_has_distinct_cells_and_each_ablation_adds_its_flag_to_llm_ps():
     cells = bf.grid(["cheap", "fewshot", "ablations", "full_llm"])
     assert len({c.stem for c in cells}) == len(cells)
-    assert sum(c.group == "cheap" for c in cells) == (2 * 1 + 2 * 3) * 2 * 4
+    assert sum(c.group == "cheap" for c in cells) == (2 * 1 + 3 * 3) * 2 * 4
     lora = next(c for c in cells if c.row == "LoRA r=8").flags("d", Path("e"))
     assert lora[lora.index("--model") + 1] == "llm_ps" and lora[-4:-2] == ["--llm_lora_r", "8"]
     assert all("--percent" in c.flags("d", Path("e")) for c in cells)
