@@ -1,24 +1,45 @@
 """Reasoning over series: tasks about injected anomalies, and the models that answer them.
 
     python reason.py make-data --rs_data expe/reasoning_data --seed 1 --data_root ../shared/datasets
+    python reason.py train --rs_data expe/reasoning_data --rs_model tslm --epochs 3 --seed 1
+    python reason.py eval --checkpoint expe/pth/reason_tslm_L6_seed1.pth
+    python reason.py ask --checkpoint expe/pth/reason_tslm_L6_seed1.pth --series my.csv --question "What happened?"
 
 `make-data` writes train.jsonl, test.jsonl and heldout.jsonl under --rs_data: one series
 with at most one injected anomaly per line, its record (kind, channel, onset, end,
 direction, magnitude, background) and four questions with templated answers
 (lib/data/reasoning.py). Same seed, same files.
+
+`train` fits `--rs_model` (tslm: the series encoder, projector and frozen LLM after
+OpenTSLM's SoftPrompt model; encoder_head: the same encoder with a linear head per
+question type, no LLM) on train.jsonl, keeps the best validation epoch, saves the
+trainable weights with the config, and scores the test and held-out splits into
+expe/results/reasoning/<run>.json. `eval` rescores a checkpoint; `ask` answers one question
+about the series in a CSV file (one column per channel, numbers only or with a header).
 """
 from __future__ import annotations
 
+import argparse
 import collections
+import resource
 import sys
+import time
 from pathlib import Path
 
-from lib.config import Config, config_from_cli
-from lib.data.reasoning import REGIONS, make_examples, write_examples
-from lib.errors import UserError, cli_main
-from lib.runfiles import check_writable
+import numpy as np
+import torch
 
-COMMANDS = ("make-data",)
+from lib.config import Config, add_config_flags, overrides_from_args
+from lib.data.reasoning import REGIONS, label_sets, make_examples, read_examples, samples_of, write_examples
+from lib.errors import UserError, cli_main
+from lib.outputs.report import write_json
+from lib.runfiles import check_writable, run_lock
+from lib.score.reasoning import answer, scores
+from lib.train import checkpoint
+from lib.train.reasoning import fit
+from lib.utils import seed_everything, set_threads_and_quiet, setup_logging
+
+COMMANDS = ("make-data", "train", "eval", "ask")
 
 
 def make_data(cfg: Config) -> None:
@@ -34,15 +55,144 @@ def make_data(cfg: Config) -> None:
               + ", ".join(f"{k} {v}" for k, v in sorted(backgrounds.items())) + f" -> {out / (split + '.jsonl')}")
 
 
-@cli_main
-def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+def run_name(cfg: Config) -> str:
+    if cfg.rs_model != "tslm":
+        return f"{cfg.rs_model}_seed{cfg.seed}"
+    llm = f"L{cfg.llm_layers}" + ("" if cfg.llm_pretrained else "_random") + \
+        (f"_lora{cfg.llm_lora_r}" if cfg.llm_lora_r else "") + ("" if cfg.llm_model in ("", "smollm2") else
+                                                                  "_" + Path(cfg.llm_model).name)
+    return f"tslm_{llm}_seed{cfg.seed}"
+
+
+def build(cfg: Config, n_channels: int) -> torch.nn.Module:
+    from model.reasoner import EncoderClassifier, TimeSeriesLM
+    if cfg.rs_model == "encoder_head":
+        return EncoderClassifier(cfg, label_sets(n_channels), n_channels)
+    return TimeSeriesLM(cfg)
+
+
+def read_split(cfg: Config, split: str):
+    path = Path(cfg.rs_data) / f"{split}.jsonl"
+    if not path.is_file():
+        raise UserError(f"no {path}: write the tasks first with python reason.py make-data --rs_data {cfg.rs_data}")
+    return read_examples(path)
+
+
+def score_splits(model, cfg: Config) -> dict:
+    out = {}
+    for split in ("test", "heldout"):
+        examples = read_split(cfg, split)
+        t0 = time.perf_counter()
+        answers = answer(model, samples_of(examples), cfg)
+        out[split] = {**scores(examples, answers), "seconds": time.perf_counter() - t0,
+                      "examples": [{"kind": e.kind, "answers": answers[i * 4:(i + 1) * 4]}
+                                   for i, e in enumerate(examples[:5])]}
+        print(f"{split:8s}: kind accuracy {out[split]['kind_choice']['accuracy']:.3f} (choice) "
+              f"{out[split]['kind_free']['accuracy']:.3f} (free), channel {out[split]['channel']['accuracy']:.3f}, "
+              f"onset {out[split]['onset']['accuracy']:.3f}, parse failures "
+              f"{out[split]['kind_free']['parse_failure']:.3f}")
+    return out
+
+
+def train(cfg: Config) -> None:
+    root, name = Path(cfg.expe_dir), run_name(cfg)
+    check_writable((root / "pth", root / "results" / "reasoning", root / "log" / "reasoning"))
+    with run_lock(root / "results" / "reasoning" / f"{name}.lock"):
+        log = setup_logging(root / "log" / "reasoning" / f"{name}.log")
+        seed_everything(cfg.seed)
+        examples = read_split(cfg, "train")
+        model = build(cfg, examples[0].series.shape[1])
+        counts = {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+                  "total": sum(p.numel() for p in model.parameters())}
+        log.info("%s: %d training series; %d of %d parameters trainable", name, len(examples), counts["trainable"],
+                 counts["total"])
+        t0 = time.perf_counter()
+        model, fitted = fit(model, examples, cfg)
+        fit_s = time.perf_counter() - t0
+        path = root / "pth" / f"reason_{name}.pth"
+        checkpoint.save_atomic({"config": cfg.to_dict(), "model": model.state_dict(),
+                                "n_channels": examples[0].series.shape[1], "epoch": fitted.best_epoch,
+                                "git_commit": checkpoint.git_commit()}, path)
+        log.info("checkpoint: %s", path)
+        result = {"config": cfg.to_dict(), "git_commit": checkpoint.git_commit(), "checkpoint": str(path),
+                  "training": {"best_epoch": fitted.best_epoch, "history": fitted.history, "fit_seconds": fit_s,
+                               "parameters": counts},
+                  "scores": score_splits(model, cfg),
+                  "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        write_json(result, root / "results" / "reasoning" / f"{name}.json")
+        log.info("results: %s", root / "results" / "reasoning" / f"{name}.json")
+
+
+def load_reasoner(path: str, overrides: dict) -> tuple[torch.nn.Module, Config]:
+    ck = checkpoint.load(Path(path), "reasoner checkpoint")
+    cfg = Config(**{**ck["config"], **overrides})
+    model = build(cfg, ck["n_channels"])
+    model.load_state_dict(ck["model"])
+    return model.eval(), cfg
+
+
+def read_series(path: str) -> np.ndarray:
+    """A CSV of one column per channel (a header row is skipped) -> `[T, N]`."""
+    from lib.data.files import read_text
+    rows = [r for r in read_text(Path(path)).splitlines() if r.strip()]
+    try:
+        float(rows[0].split(",")[0])
+    except (ValueError, IndexError):
+        rows = rows[1:]
+    try:
+        values = np.array([[float(v) for v in r.split(",")] for r in rows], dtype=np.float32)
+    except ValueError as exc:
+        raise UserError(f"{path}: expected numbers only, one column per channel ({exc})") from None
+    if values.ndim != 2 or values.shape[0] < 8 or not np.isfinite(values).all():
+        raise UserError(f"{path}: need at least 8 rows of finite numbers, got shape {values.shape}")
+    return values
+
+
+def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
+    if not argv or argv[0] not in COMMANDS:
         raise UserError(f"usage: python reason.py {{{'|'.join(COMMANDS)}}} [flags]; see --help after a command")
-    command = sys.argv[1]
-    cfg = config_from_cli(f"reason.py {command}: " + __doc__.splitlines()[0], argv=sys.argv[2:])
+    parser = argparse.ArgumentParser(prog=f"reason.py {argv[0]}", description=__doc__.splitlines()[0])
+    add_config_flags(parser)
+    parser.add_argument("--checkpoint", default="", help="eval, ask: a checkpoint of reason.py train")
+    parser.add_argument("--series", default="", help="ask: a CSV file, one column per channel")
+    parser.add_argument("--question", default="What, if anything, is unusual in this series?", help="ask")
+    args = parser.parse_args(argv[1:])
+    overrides = overrides_from_args(args)
+    cfg = Config(**overrides)
+    cfg.validate()
     if cfg.rs_length < 48 or cfg.rs_channels < 1 or min(cfg.rs_n_train, cfg.rs_n_eval) < 1:
         raise UserError("--rs_length must be >= 48, --rs_channels, --rs_n_train and --rs_n_eval >= 1")
-    make_data(cfg)
+    if argv[0] in ("eval", "ask") and not args.checkpoint:
+        raise UserError(f"reason.py {argv[0]} needs --checkpoint")
+    if argv[0] == "ask" and not args.series:
+        raise UserError("reason.py ask needs --series FILE.csv")
+    args.overrides = overrides
+    return argv[0], cfg, args
+
+
+@cli_main
+def main() -> None:
+    command, cfg, args = parse(sys.argv[1:])
+    set_threads_and_quiet(cfg)
+    if command == "make-data":
+        make_data(cfg)
+    elif command == "train":
+        train(cfg)
+    elif command == "eval":
+        model, cfg = load_reasoner(args.checkpoint, {k: v for k, v in args.overrides.items() if k == "rs_data"})
+        write_json({"checkpoint": args.checkpoint, "scores": score_splits(model, cfg)},
+                   Path(cfg.expe_dir) / "results" / "reasoning" / f"eval_{Path(args.checkpoint).stem}.json")
+    else:
+        model, cfg = load_reasoner(args.checkpoint, {})
+        t0 = time.perf_counter()
+        series = read_series(args.series)
+        if cfg.rs_model == "encoder_head" and series.shape[1] != model.heads["channel"].in_features // cfg.rs_enc_dim:
+            raise UserError(f"{args.series}: {series.shape[1]} channels; this encoder_head was trained on "
+                            f"{model.heads['channel'].in_features // cfg.rs_enc_dim}")
+        from lib.data.reasoning import Sample
+        (reply,) = answer(model, [Sample(series, "kind_free", args.question, "", "")], cfg)
+        print(reply)
+        print(f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
 
 
 if __name__ == "__main__":

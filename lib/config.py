@@ -123,6 +123,19 @@ class Config:
                                                                            "test and of the held-out split each"})
     rs_real_share: float = field(default=0.5, metadata={"scope": "reasoning", "help": "reason.py make-data: share of "
                                                                                   "real backgrounds where present"})
+    rs_model: str = field(default="tslm", metadata={"scope": "reasoning", "choices": ("tslm", "encoder_head"),
+                                                    "help": "reason.py: tslm (encoder + projector + LLM, OpenTSLM's "
+                                                            "SoftPrompt) | encoder_head (the same encoder, a linear "
+                                                            "head per question, no LLM)"})
+    rs_enc_dim: int = field(default=128, metadata={"scope": "reasoning", "help": "reason.py: encoder width (OpenTSLM: 128)"})
+    rs_enc_heads: int = field(default=8, metadata={"scope": "reasoning", "help": "reason.py: encoder heads (OpenTSLM: 8)"})
+    rs_enc_layers: int = field(default=6, metadata={"scope": "reasoning", "help": "reason.py: encoder layers (OpenTSLM: 6)"})
+    rs_enc_ff: int = field(default=1024, metadata={"scope": "reasoning", "help": "reason.py: encoder feed-forward "
+                                                                           "width (OpenTSLM: 1024)"})
+    rs_patch: int = field(default=4, metadata={"scope": "reasoning", "help": "reason.py: steps per series token (OpenTSLM: 4)"})
+    rs_lr: float = field(default=2e-4, metadata={"scope": "reasoning", "help": "reason.py: AdamW learning rate"})
+    rs_batch_size: int = field(default=8, metadata={"scope": "reasoning", "help": "reason.py: questions per step"})
+    rs_max_new_tokens: int = field(default=48, metadata={"scope": "reasoning", "help": "reason.py: longest generated answer"})
 
     # ---- models ---------------------------------------------------------
     pred_model: str = field(default="gat", metadata={"scope": "model", "help": "prediction branch (see model/registry.py)"})

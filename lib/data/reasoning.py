@@ -207,6 +207,34 @@ def questions_for(ex: Example) -> list[dict]:
             for q in QUESTION_TYPES]
 
 
+@dataclass
+class Sample:
+    """One (series, question) pair with its answer and label."""
+    series: np.ndarray
+    qtype: str
+    question: str
+    answer: str
+    label: str
+
+
+def samples_of(examples: list[Example]) -> list[Sample]:
+    return [Sample(e.series, q["type"], q["question"], q["answer"], q["label"]) for e in examples for q in e.questions]
+
+
+def batches(samples: list[Sample], size: int, order: list[int] | None = None):
+    """Lists of at most `size` samples, in `order` (default: as they are)."""
+    idx = order if order is not None else list(range(len(samples)))
+    for i in range(0, len(idx), size):
+        yield [samples[j] for j in idx[i:i + size]]
+
+
+def label_sets(n_channels: int) -> dict[str, list[str]]:
+    """The labels each question type can have."""
+    kinds = list(KINDS if n_channels >= 2 else KINDS[:-1])
+    return {"kind_choice": kinds, "kind_free": kinds,
+            "channel": ["none"] + [f"channel {i}" for i in range(n_channels)], "onset": ["none", *ONSET_BUCKETS]}
+
+
 # ---- the generator ---------------------------------------------------------------------------------
 def make_examples(n: int, split: str, seed: int, T: int = 96, N: int = 3, data_root: str = "",
                   real_share: float = 0.5) -> list[Example]:

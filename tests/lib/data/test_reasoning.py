@@ -2,6 +2,8 @@
 held-out parameters that training never sees, determinism, and reason.py make-data."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -76,3 +78,27 @@ def test_reason_py_make_data_writes_three_splits_and_refuses_bad_input_in_one_li
     for bad in (["bogus"], ["make-data", "--rs_length", "10"]):
         done = cli("reason.py", *bad)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_reason_py_trains_evaluates_and_answers_on_tiny_models(tmp_path):
+    data, expe = str(tmp_path / "d"), str(tmp_path / "e")
+    assert cli("reason.py", "make-data", "--rs_data", data, "--rs_n_train", "21", "--rs_n_eval", "7",
+               "--rs_length", "48", "--rs_channels", "2").returncode == 0
+    enc = ["--rs_enc_dim", "16", "--rs_enc_heads", "2", "--rs_enc_layers", "1", "--rs_enc_ff", "32"]
+    tslm = cli("reason.py", "train", "--rs_data", data, "--expe_dir", expe, "--epochs", "1", "--llm_model", "tiny",
+               "--llm_layers", "1", "--rs_max_new_tokens", "4", *enc)
+    assert tslm.returncode == 0, tslm.stderr[-1500:]
+    head = cli("reason.py", "train", "--rs_data", data, "--expe_dir", expe, "--epochs", "2", "--rs_model",
+               "encoder_head", *enc)
+    assert head.returncode == 0, head.stderr[-1500:]
+    out = json.loads((tmp_path / "e" / "results" / "reasoning" / "encoder_head_seed666.json").read_text())
+    assert set(out["scores"]) == {"test", "heldout"} and out["scores"]["test"]["kind_choice"]["n"] == 7
+    assert out["scores"]["test"]["kind_choice"]["parse_failure"] == 0.0
+    ck = str(tmp_path / "e" / "pth" / "reason_tslm_L1_tiny_seed666.pth")
+    assert cli("reason.py", "eval", "--checkpoint", ck, "--expe_dir", expe).returncode == 0
+    np.savetxt(tmp_path / "s.csv", np.random.default_rng(0).normal(size=(48, 2)), delimiter=",", header="a,b")
+    asked = cli("reason.py", "ask", "--checkpoint", ck, "--series", str(tmp_path / "s.csv"))
+    assert asked.returncode == 0, asked.stderr[-1500:]
+    (tmp_path / "bad.csv").write_text("a,b\n1,x\n")
+    bad = cli("reason.py", "ask", "--checkpoint", ck, "--series", str(tmp_path / "bad.csv"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
