@@ -11,10 +11,12 @@ direction, magnitude, background) and four questions with templated answers
 (lib/data/reasoning.py). Same seed, same files.
 
 `train` fits `--rs_model` (tslm: the series encoder, projector and frozen LLM after
-OpenTSLM's SoftPrompt model; encoder_head: the same encoder with a linear head per
-question type, no LLM) on train.jsonl, keeps the best validation epoch, saves the
-trainable weights with the config, and scores the test and held-out splits into
-expe/results/reasoning/<run>.json. `eval` rescores a checkpoint; `ask` answers one question
+OpenTSLM's SoftPrompt model, or with `--rs_series_as_text True` the LLM reading the numbers;
+encoder_head: the same encoder with a linear head per question type, no LLM;
+stats_forest: random forests on window statistics; majority) on train.jsonl, keeps the best
+validation epoch, saves the trainable weights with the config, and scores the test and
+held-out splits, plus the grounding checks on the test split (series shuffled across
+questions; anomalies removed), into expe/results/reasoning/<run>.json. `eval` rescores a checkpoint; `ask` answers one question
 about the series in a CSV file (one column per channel, numbers only or with a header).
 """
 from __future__ import annotations
@@ -34,7 +36,7 @@ from lib.data.reasoning import REGIONS, label_sets, make_examples, read_examples
 from lib.errors import UserError, cli_main
 from lib.outputs.report import write_json
 from lib.runfiles import check_writable, run_lock
-from lib.score.reasoning import answer, scores
+from lib.score.reasoning import answer, grounding_checks, scores
 from lib.train import checkpoint
 from lib.train.reasoning import fit
 from lib.utils import seed_everything, set_threads_and_quiet, setup_logging
@@ -58,14 +60,18 @@ def make_data(cfg: Config) -> None:
 def run_name(cfg: Config) -> str:
     if cfg.rs_model != "tslm":
         return f"{cfg.rs_model}_seed{cfg.seed}"
-    llm = f"L{cfg.llm_layers}" + ("" if cfg.llm_pretrained else "_random") + \
+    llm = f"L{cfg.llm_layers}" + ("" if cfg.llm_pretrained else "_random") + ("_text" if cfg.rs_series_as_text else "") + \
         (f"_lora{cfg.llm_lora_r}" if cfg.llm_lora_r else "") + ("" if cfg.llm_model in ("", "smollm2") else
                                                                   "_" + Path(cfg.llm_model).name)
     return f"tslm_{llm}_seed{cfg.seed}"
 
 
-def build(cfg: Config, n_channels: int) -> torch.nn.Module:
-    from model.reasoner import EncoderClassifier, TimeSeriesLM
+def build(cfg: Config, n_channels: int):
+    from model.reasoner import EncoderClassifier, Majority, StatsForest, TimeSeriesLM
+    if cfg.rs_model == "stats_forest":
+        return StatsForest(cfg.seed)
+    if cfg.rs_model == "majority":
+        return Majority()
     if cfg.rs_model == "encoder_head":
         return EncoderClassifier(cfg, label_sets(n_channels), n_channels)
     return TimeSeriesLM(cfg)
@@ -85,6 +91,7 @@ def score_splits(model, cfg: Config) -> dict:
         t0 = time.perf_counter()
         answers = answer(model, samples_of(examples), cfg)
         out[split] = {**scores(examples, answers), "seconds": time.perf_counter() - t0,
+                      **({"grounding": grounding_checks(model, examples, cfg)} if split == "test" else {}),
                       "examples": [{"kind": e.kind, "answers": answers[i * 4:(i + 1) * 4]}
                                    for i, e in enumerate(examples[:5])]}
         print(f"{split:8s}: kind accuracy {out[split]['kind_choice']['accuracy']:.3f} (choice) "
@@ -102,20 +109,26 @@ def train(cfg: Config) -> None:
         seed_everything(cfg.seed)
         examples = read_split(cfg, "train")
         model = build(cfg, examples[0].series.shape[1])
-        counts = {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-                  "total": sum(p.numel() for p in model.parameters())}
-        log.info("%s: %d training series; %d of %d parameters trainable", name, len(examples), counts["trainable"],
-                 counts["total"])
         t0 = time.perf_counter()
-        model, fitted = fit(model, examples, cfg)
+        if hasattr(model, "predict_labels"):   # the classical controls: fitted at once, nothing to save
+            model.fit(samples_of(examples))
+            counts, fitted, path = {"trainable": 0, "total": 0}, None, None
+        else:
+            counts = {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+                      "total": sum(p.numel() for p in model.parameters())}
+            log.info("%s: %d training series; %d of %d parameters trainable", name, len(examples),
+                     counts["trainable"], counts["total"])
+            model, fitted = fit(model, examples, cfg)
+            path = root / "pth" / f"reason_{name}.pth"
+            checkpoint.save_atomic({"config": cfg.to_dict(), "model": model.state_dict(),
+                                    "n_channels": examples[0].series.shape[1], "epoch": fitted.best_epoch,
+                                    "git_commit": checkpoint.git_commit()}, path)
+            log.info("checkpoint: %s", path)
         fit_s = time.perf_counter() - t0
-        path = root / "pth" / f"reason_{name}.pth"
-        checkpoint.save_atomic({"config": cfg.to_dict(), "model": model.state_dict(),
-                                "n_channels": examples[0].series.shape[1], "epoch": fitted.best_epoch,
-                                "git_commit": checkpoint.git_commit()}, path)
-        log.info("checkpoint: %s", path)
-        result = {"config": cfg.to_dict(), "git_commit": checkpoint.git_commit(), "checkpoint": str(path),
-                  "training": {"best_epoch": fitted.best_epoch, "history": fitted.history, "fit_seconds": fit_s,
+        result = {"config": cfg.to_dict(), "git_commit": checkpoint.git_commit(),
+                  "checkpoint": str(path) if path else None,
+                  "training": {"best_epoch": fitted.best_epoch if fitted else 0,
+                               "history": fitted.history if fitted else [], "fit_seconds": fit_s,
                                "parameters": counts},
                   "scores": score_splits(model, cfg),
                   "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

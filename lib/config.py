@@ -123,10 +123,15 @@ class Config:
                                                                            "test and of the held-out split each"})
     rs_real_share: float = field(default=0.5, metadata={"scope": "reasoning", "help": "reason.py make-data: share of "
                                                                                   "real backgrounds where present"})
-    rs_model: str = field(default="tslm", metadata={"scope": "reasoning", "choices": ("tslm", "encoder_head"),
+    rs_model: str = field(default="tslm", metadata={"scope": "reasoning", "choices": ("tslm", "encoder_head",
+                                                                                      "stats_forest", "majority"),
                                                     "help": "reason.py: tslm (encoder + projector + LLM, OpenTSLM's "
                                                             "SoftPrompt) | encoder_head (the same encoder, a linear "
-                                                            "head per question, no LLM)"})
+                                                            "head per question, no LLM) | stats_forest (random forests "
+                                                            "on window statistics) | majority"})
+    rs_series_as_text: bool = field(default=False, metadata={"scope": "reasoning", "help": "reason.py tslm: the "
+                                                                                   "series as numbers in the prompt, "
+                                                                                   "no encoder (a control)"})
     rs_enc_dim: int = field(default=128, metadata={"scope": "reasoning", "help": "reason.py: encoder width (OpenTSLM: 128)"})
     rs_enc_heads: int = field(default=8, metadata={"scope": "reasoning", "help": "reason.py: encoder heads (OpenTSLM: 8)"})
     rs_enc_layers: int = field(default=6, metadata={"scope": "reasoning", "help": "reason.py: encoder layers (OpenTSLM: 6)"})

@@ -78,6 +78,10 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
         self.projector = nn.Sequential(nn.LayerNorm(cfg.rs_enc_dim),
                                        nn.Linear(cfg.rs_enc_dim, llm.config.hidden_size), nn.GELU())
         self.end_id = self.tokenizer.encode(END)[-1]
+        self.series_as_text = cfg.rs_series_as_text
+        if self.series_as_text:   # nothing of the encoder is used: keep it out of the optimiser
+            self.encoder.requires_grad_(False)
+            self.projector.requires_grad_(False)
         self.keep_trainable_llm_weights_only()
 
     def train(self, mode: bool = True):
@@ -97,10 +101,14 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
         """The prompt's embeddings `[S, d_llm]`: pre-prompt, captions with series tokens, question."""
         x = torch.as_tensor(series, dtype=torch.float32)
         channels, mean, std = normalised_channels(x, self.encoder.patch)
-        tokens = self.projector(self.encoder(channels)).to(self.dtype)          # [N, P, d_llm]
+        tokens = None if self.series_as_text else self.projector(self.encoder(channels)).to(self.dtype)  # [N, P, d_llm]
         parts = [self.text(PRE_PROMPT.format(n=x.shape[1]))]
         for i in range(x.shape[1]):
-            parts += [self.text(CAPTION.format(i=i, mean=float(mean[i]), std=float(std[i]))), tokens[i]]
+            caption = CAPTION.format(i=i, mean=float(mean[i]), std=float(std[i]))
+            if self.series_as_text:   # the control: numbers in text, one decimal, no encoder
+                parts.append(self.text(caption + " " + " ".join(f"{v:.1f}" for v in channels[i, : x.shape[0]].tolist())))
+            else:
+                parts += [self.text(caption), tokens[i]]
         parts.append(self.text(POST_PROMPT.format(question=question)))
         return torch.cat(parts)
 
@@ -194,3 +202,68 @@ def left_padded(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     embeds = torch.stack([F.pad(r, (0, 0, S - r.shape[0], 0)) for r in rows])
     mask = torch.stack([torch.arange(S) >= S - r.shape[0] for r in rows]).long()
     return embeds, mask
+
+
+# ---- controls without a neural network ------------------------------------------------------------
+def rolling(x: np.ndarray, w: int, fn) -> np.ndarray:
+    """`fn` over every length-`w` window of `x` `[T]` (stride 1)."""
+    return fn(np.lib.stride_tricks.sliding_window_view(x, w), axis=-1)
+
+
+def window_statistics(series: np.ndarray) -> np.ndarray:
+    """Hand-made features of a series `[T, N]`, per channel: the largest step and where, the
+    largest change of an 8-step mean, the largest and smallest 8-step spread against the usual
+    one and where, the fastest and slowest 8-step sign-change rate of the differences, and
+    (N >= 2) the lowest 16-step correlation with the other channels' mean and where."""
+    T, N = series.shape
+    z = (series - series.mean(axis=0)) / (series.std(axis=0) + 1e-8)
+    feats = []
+    for c in range(N):
+        x = z[:, c]
+        d = np.diff(x)
+        means = rolling(x, 8, np.mean)
+        spread = rolling(x, 8, np.std)
+        usual = np.median(spread) + 1e-8
+        flips = rolling((np.sign(d[1:]) != np.sign(d[:-1])).astype(float), 8, np.mean)
+        row = [np.abs(d).max(), np.abs(d).argmax() / T, np.abs(means[8:] - means[:-8]).max(),
+               spread.max() / usual, spread.min() / usual, spread.argmax() / T, flips.max(), flips.min(),
+               x[T // 2:].mean() - x[: T // 2].mean()]
+        if N >= 2:
+            others = np.delete(z, c, axis=1).mean(axis=1)
+            a, b = (np.lib.stride_tricks.sliding_window_view(v, 16) for v in (x, others))
+            a, b = a - a.mean(-1, keepdims=True), b - b.mean(-1, keepdims=True)
+            corr = (a * b).sum(-1) / (np.sqrt((a * a).sum(-1) * (b * b).sum(-1)) + 1e-8)
+            row += [corr.min(), corr.argmin() / T]
+        feats += row
+    return np.asarray(feats, dtype=np.float64)
+
+
+class StatsForest:
+    """The classical control: a random forest per question type over `window_statistics`."""
+
+    def __init__(self, seed: int):
+        self.seed, self.forests = seed, {}
+
+    def fit(self, samples) -> "StatsForest":
+        from sklearn.ensemble import RandomForestClassifier
+        for q in sorted({s.qtype for s in samples}):
+            part = [s for s in samples if s.qtype == q]
+            X = np.stack([window_statistics(s.series) for s in part])
+            self.forests[q] = RandomForestClassifier(300, random_state=self.seed, n_jobs=1).fit(X, [s.label for s in part])
+        return self
+
+    def predict_labels(self, samples) -> list[str]:
+        return [str(self.forests[s.qtype].predict(window_statistics(s.series)[None])[0]) for s in samples]
+
+
+class Majority:
+    """The floor: the most frequent training label of each question type."""
+
+    def fit(self, samples) -> "Majority":
+        import collections
+        self.labels = {q: collections.Counter(s.label for s in samples if s.qtype == q).most_common(1)[0][0]
+                       for q in {s.qtype for s in samples}}
+        return self
+
+    def predict_labels(self, samples) -> list[str]:
+        return [self.labels[s.qtype] for s in samples]

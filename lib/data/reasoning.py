@@ -67,15 +67,24 @@ class Example:
     background: str
     split: str
     questions: list[dict] = field(default_factory=list)
+    clean: np.ndarray | None = None   # [T, N]: the same window before the injection (grounding checks)
 
     def to_json(self) -> dict:
         d = asdict(self)
-        d["series"] = np.round(self.series, 4).tolist()
+        for key in ("series", "clean"):
+            d[key] = None if d[key] is None else np.round(d[key], 4).tolist()
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Example":
-        return cls(**{**d, "series": np.asarray(d["series"], dtype=np.float32)})
+        arrays = {k: None if d.get(k) is None else np.asarray(d[k], dtype=np.float32) for k in ("series", "clean")}
+        return cls(**{**d, **arrays})
+
+    def without_anomaly(self) -> "Example":
+        """The same window before the injection, as a 'none' example with its questions."""
+        ex = Example(self.clean, "none", -1, -1, -1, 0, "", 0.0, self.background, self.split)
+        ex.questions = questions_for(ex)
+        return ex
 
     @property
     def onset_bucket(self) -> str:
@@ -259,8 +268,9 @@ def make_examples(n: int, split: str, seed: int, T: int = 96, N: int = 3, data_r
         if x is None:
             x = synthetic_background(rng, T, N, region)
         x = standardised(x)
+        clean = x.astype(np.float32)
         record = inject(x, kind, rng, region)
-        ex = Example(x.astype(np.float32), kind, background=background, split=split, **record)
+        ex = Example(x.astype(np.float32), kind, background=background, split=split, clean=clean, **record)
         ex.questions = questions_for(ex)
         out.append(ex)
     order = rng.permutation(n)

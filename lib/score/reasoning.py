@@ -14,6 +14,8 @@ from lib.metrics.reasoning import label_scores, parse_label, rationale_of, rubri
 @torch.no_grad()
 def answer(model: nn.Module, samples: list[Sample], cfg) -> list[str]:
     """The model's answer to every sample (encoder_head: 'Answer: <label>')."""
+    if hasattr(model, "predict_labels"):   # the classical controls: labels without words
+        return [f"Answer: {label}" for label in model.predict_labels(samples)]
     model.eval()
     out: list[str] = []
     for batch in tqdm(list(batches(samples, cfg.rs_batch_size)), desc="answering", leave=False, disable=None):
@@ -43,3 +45,18 @@ def scores(examples: list[Example], answers: list[str]) -> dict:
         out["rubric"] = rubric_scores([rubric(answers[i], owners[i].kind, owners[i].channel, owners[i].direction,
                                               owners[i].onset) for i in with_rationale])
     return out
+
+
+def grounding_checks(model, examples: list[Example], cfg, seed: int = 0) -> dict[str, float]:
+    """Does the answer depend on the series? `shuffled`: kind accuracy (multiple choice) with
+    every series swapped for another example's (chance is about 1/7); `removed`: the share of
+    anomalous examples answered 'none' once their anomaly is taken out (1.0 is grounded)."""
+    samples = [s for s in samples_of(examples) if s.qtype == "kind_choice"]
+    perm = np.random.default_rng(seed).permutation(len(samples))
+    swapped = [Sample(samples[j].series, s.qtype, s.question, s.answer, s.label) for s, j in zip(samples, perm)]
+    shuffled = label_scores([parse_label(a) for a in answer(model, swapped, cfg)], [s.label for s in swapped])
+    cleaned = [e.without_anomaly() for e in examples if e.kind != "none" and e.clean is not None]
+    removed = [s for s in samples_of(cleaned) if s.qtype == "kind_choice"]
+    said = [parse_label(a) for a in answer(model, removed, cfg)] if removed else []
+    return {"shuffled_accuracy": shuffled["accuracy"],
+            "removed_answered_none": float(np.mean([p == "none" for p in said])) if said else float("nan")}

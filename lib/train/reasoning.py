@@ -54,8 +54,11 @@ def fit(model: nn.Module, examples: list[Example], cfg) -> tuple[nn.Module, FitR
     n_val = max(1, int(len(examples) * VAL_SHARE))
     train, val = samples_of(examples[:-n_val]), samples_of(examples[-n_val:])
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.rs_lr)
     result, best_state = FitResult(), copy.deepcopy(model.state_dict())
+    if not params:   # e.g. the LLM reading numbers as text, frozen: zero-shot
+        log.info("nothing to train: zero-shot")
+        return model, result
+    opt = torch.optim.AdamW(params, lr=cfg.rs_lr)
     bad = 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()

@@ -99,3 +99,28 @@ def test_the_encoder_head_control_scores_every_label_of_its_question():
     ex = make_examples(3, "train", seed=5, T=48, N=2)
     assert model([e.series for e in ex], "channel").shape == (3, 3)
     assert model([e.series for e in ex], "kind_choice").shape == (3, 7)
+
+
+def test_the_classical_controls_fit_and_the_grounding_checks_see_through_a_blind_model():
+    from lib.data.reasoning import samples_of
+    from lib.score.reasoning import grounding_checks
+    from model.reasoner import Majority, StatsForest, window_statistics
+
+    train, test = make_examples(140, "train", seed=1, T=64, N=2), make_examples(28, "test", seed=1, T=64, N=2)
+    assert window_statistics(train[0].series).shape == (2 * 11,)
+    forest = StatsForest(0).fit(samples_of(train))
+    labels = forest.predict_labels(samples_of(test))
+    truth = [s.label for s in samples_of(test)]
+    assert sum(p == t for p, t in zip(labels, truth)) / len(truth) > 2 / 7   # above chance on kinds and more
+    majority = Majority().fit(samples_of(train))
+    checks = grounding_checks(majority, test, Config())
+    # a model that ignores the series answers the same whatever the series: removing the anomaly
+    # never turns its answer to 'none' unless it always says 'none'
+    assert checks["removed_answered_none"] in (0.0, 1.0) and 0 <= checks["shuffled_accuracy"] <= 1
+
+
+def test_numbers_as_text_put_the_values_in_the_prompt_and_train_nothing_of_the_encoder():
+    model = TimeSeriesLM(Config(**TINY, rs_series_as_text=True))
+    ex = make_examples(1, "train", seed=6, T=48, N=2)[0]
+    assert model.prompt(ex.series, "q").shape[0] > 2 * 48 * 3           # every value spelled out
+    assert not any(p.requires_grad for p in [*model.encoder.parameters(), *model.projector.parameters()])
