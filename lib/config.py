@@ -23,13 +23,13 @@ DATA_ROOT_ENV = "LLM_TSAD_DATA_ROOT"
 
 # What each field belongs to, in its metadata "scope":
 #   data, model, training: fixed once a detector is trained;
-#   imputation, forecasting: impute.py's and forecast.py's own; inference: how the frozen LLM computes, not what was learned;
+#   imputation, forecasting, reasoning: impute.py's, forecast.py's and reason.py's own; inference: how the frozen LLM computes, not what was learned;
 #   budget: how long training may go on; run: where files live and what runs them;
 #   scoring: test.py's, never seen by training.
 # test.py may change the inference, budget, run and scoring fields of a checkpoint's config,
 # and the data fields marked "rescore" (gap filling for the robustness experiment, and the
 # validation cap, which scoring does not use); a resumed run may change budget and run fields.
-SCOPES = ("data", "imputation", "forecasting", "model", "inference", "training", "budget", "run", "scoring")
+SCOPES = ("data", "imputation", "forecasting", "reasoning", "model", "inference", "training", "budget", "run", "scoring")
 RESCORABLE_SCOPES = ("inference", "budget", "run", "scoring")
 RESUMABLE_SCOPES = ("budget", "run")
 
@@ -112,6 +112,35 @@ class Config:
     ps_time_words: int = field(default=100, metadata={"scope": "forecasting", "help": "llm_ps: T2T's vocabulary, the "
                                                                                   "words nearest the time words"})
     ps_t2t_dim: int = field(default=64, metadata={"scope": "forecasting", "help": "llm_ps: T2T width"})
+
+    # ---- reasoning (reason.py) ----------------------------------------------
+    rs_data: str = field(default="expe/reasoning_data", metadata={"scope": "reasoning", "help": "reason.py: the "
+                                                                  "folder of generated tasks (train/test/heldout.jsonl)"})
+    rs_length: int = field(default=96, metadata={"scope": "reasoning", "help": "reason.py make-data: steps per series"})
+    rs_channels: int = field(default=3, metadata={"scope": "reasoning", "help": "reason.py make-data: channels per series"})
+    rs_n_train: int = field(default=2100, metadata={"scope": "reasoning", "help": "reason.py make-data: training series"})
+    rs_n_eval: int = field(default=350, metadata={"scope": "reasoning", "help": "reason.py make-data: series of the "
+                                                                           "test and of the held-out split each"})
+    rs_real_share: float = field(default=0.5, metadata={"scope": "reasoning", "help": "reason.py make-data: share of "
+                                                                                  "real backgrounds where present"})
+    rs_model: str = field(default="tslm", metadata={"scope": "reasoning", "choices": ("tslm", "encoder_head",
+                                                                                      "stats_forest", "majority"),
+                                                    "help": "reason.py: tslm (encoder + projector + LLM, OpenTSLM's "
+                                                            "SoftPrompt) | encoder_head (the same encoder, a linear "
+                                                            "head per question, no LLM) | stats_forest (random forests "
+                                                            "on window statistics) | majority"})
+    rs_series_as_text: bool = field(default=False, metadata={"scope": "reasoning", "help": "reason.py tslm: the "
+                                                                                   "series as numbers in the prompt, "
+                                                                                   "no encoder (a control)"})
+    rs_enc_dim: int = field(default=128, metadata={"scope": "reasoning", "help": "reason.py: encoder width (OpenTSLM: 128)"})
+    rs_enc_heads: int = field(default=8, metadata={"scope": "reasoning", "help": "reason.py: encoder heads (OpenTSLM: 8)"})
+    rs_enc_layers: int = field(default=6, metadata={"scope": "reasoning", "help": "reason.py: encoder layers (OpenTSLM: 6)"})
+    rs_enc_ff: int = field(default=1024, metadata={"scope": "reasoning", "help": "reason.py: encoder feed-forward "
+                                                                           "width (OpenTSLM: 1024)"})
+    rs_patch: int = field(default=4, metadata={"scope": "reasoning", "help": "reason.py: steps per series token (OpenTSLM: 4)"})
+    rs_lr: float = field(default=2e-4, metadata={"scope": "reasoning", "help": "reason.py: AdamW learning rate"})
+    rs_batch_size: int = field(default=8, metadata={"scope": "reasoning", "help": "reason.py: questions per step"})
+    rs_max_new_tokens: int = field(default=48, metadata={"scope": "reasoning", "help": "reason.py: longest generated answer"})
 
     # ---- models ---------------------------------------------------------
     pred_model: str = field(default="gat", metadata={"scope": "model", "help": "prediction branch (see model/registry.py)"})

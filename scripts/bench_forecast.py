@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lib.errors import UserError, cli_main  # noqa: E402
-from scripts.benchmark import fmt, mean_std, measured, present  # noqa: E402
+from lib.errors import cli_main  # noqa: E402
+from scripts.benchmark import fmt, mean_std, measured, present, rewrite_block  # noqa: E402
 
 DATASETS = ("ETTh1", "ETTh2")
 HORIZONS = (96, 192, 336, 720)
@@ -236,14 +236,9 @@ def report(records: list[dict]) -> str:
 
 
 def write_report(out: Path, doc: Path) -> None:
-    start, end = "<!-- forecast-grid:start -->", "<!-- forecast-grid:end -->"
-    text = doc.read_text()
-    if start not in text:
-        raise UserError(f"{doc} has no {start} marker")
-    block = (f"{start}\n`python scripts/bench_forecast.py --report_only` wrote the tables below from the cells "
-             f"in `{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}`.\n\n{report(load(out))}\n{end}")
-    doc.write_text(text[: text.index(start)] + block + text[text.index(end) + len(end):])
-    print(f"wrote {doc}")
+    rewrite_block(doc, "forecast-grid", f"`python scripts/bench_forecast.py --report_only` wrote the tables below "
+                  f"from the cells in `{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}`.\n\n"
+                  f"{report(load(out))}")
 
 
 # ---- the estimate -----------------------------------------------------------------------------------

@@ -511,6 +511,16 @@ def update_readme(readme: Path, table: str, command: str, status: str) -> None:
     readme.write_text(text[: text.index(start)] + block + text[text.index(end) + len(end):])
 
 
+def rewrite_block(doc: Path, name: str, body: str) -> None:
+    """Replace what lies between `<!-- name:start -->` and `<!-- name:end -->` in `doc` by `body`."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = doc.read_text()
+    if start not in text or end not in text:
+        raise UserError(f"{doc} has no {start} ... {end} markers")
+    doc.write_text(text[: text.index(start)] + f"{start}\n{body}\n{end}" + text[text.index(end) + len(end):])
+    print(f"wrote {doc}")
+
+
 def add_grid_flags(parser: argparse.ArgumentParser, out: str, doc: str, expe: str) -> None:
     """The flags every grid script shares (this one and bench_imputation.py); defaults named for help."""
     parser.add_argument("--quick", action="store_true", help="one seed, one tiny epoch, synthetic data only")

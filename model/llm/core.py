@@ -84,7 +84,22 @@ class ReprogrammingLayer(nn.Module):
         return self.out(torch.einsum("bhps,she->bphe", att, v).reshape(B, P, -1))
 
 
-class ReprogrammedLLM(nn.Module):
+class TrainableLLMWeightsOnly:
+    """Mixin for modules holding an `llm`: their checkpoints keep the LLM's trainable weights
+    (LoRA adapters) and drop its frozen ones, which the config rebuilds (bundled package, local
+    folder, hub id or seeded random init), so checkpoints stay a few MB. Call
+    `keep_trainable_llm_weights_only()` once `self.llm` is set."""
+
+    def keep_trainable_llm_weights_only(self) -> None:
+        self.register_state_dict_post_hook(_drop_frozen_llm)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name, value in self.llm.state_dict().items():
+            state_dict.setdefault(f"{prefix}llm.{name}", value)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+class ReprogrammedLLM(TrainableLLMWeightsOnly, nn.Module):
     """The frozen-LLM core that the forecaster (Time-LLM) and the imputer (LLM4IMP) share:
     text prototypes (a trainable map of the LLM's word embeddings), the reprogramming
     cross-attention, and the prompt-as-prefix pass through the frozen LLM with its
@@ -117,15 +132,10 @@ class ReprogrammedLLM(nn.Module):
         self._shared_kv: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self._row_kv: tuple[tuple, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
         self._eval_prototypes: torch.Tensor | None = None
-        self.register_state_dict_post_hook(_drop_frozen_llm)
+        self.keep_trainable_llm_weights_only()
 
-    # ---- checkpoints hold the trainable part only ---------------------------------
-    # The frozen LLM is rebuilt from the config (bundled package, local folder,
-    # hub id or seeded random init), so checkpoints stay a few MB.
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         self._forget()  # new weights invalidate memorised prototypes (and LLM keys/values)
-        for name, value in self.llm.state_dict().items():
-            state_dict.setdefault(f"{prefix}llm.{name}", value)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _forget(self) -> None:
@@ -333,7 +343,7 @@ class PromptLayout:
                           self.row_mask[self.inverse], torch.ones(B, P, dtype=torch.long, device=dev)], dim=1)
 
 
-def _drop_frozen_llm(module: ReprogrammedLLM, state_dict: dict, prefix: str, _meta) -> None:
+def _drop_frozen_llm(module: nn.Module, state_dict: dict, prefix: str, _meta) -> None:
     """Checkpoints keep the LLM's trainable weights (LoRA adapters) and drop its frozen ones."""
     trainable = {f"{prefix}llm.{n}" for n, p in module.llm.named_parameters() if p.requires_grad}
     for key in [k for k in state_dict if k.startswith(f"{prefix}llm.") and k not in trainable]:

@@ -1,0 +1,62 @@
+"""Answering generated questions and scoring the answers: labels, the stated onset, and the
+rationale rubric (lib/metrics/reasoning.py)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from lib.data.reasoning import QUESTION_TYPES, Example, Sample, batches, samples_of
+from lib.metrics.reasoning import label_scores, parse_label, rationale_of, rubric, rubric_scores, stated_onset
+
+
+@torch.no_grad()
+def answer(model: nn.Module, samples: list[Sample], cfg) -> list[str]:
+    """The model's answer to every sample (encoder_head: 'Answer: <label>')."""
+    if hasattr(model, "predict_labels"):   # the classical controls: labels without words
+        return [f"Answer: {label}" for label in model.predict_labels(samples)]
+    model.eval()
+    out: list[str] = []
+    for batch in tqdm(list(batches(samples, cfg.rs_batch_size)), desc="answering", leave=False, disable=None):
+        if hasattr(model, "heads"):
+            out += [f"Answer: {model.label_sets[s.qtype][int(model([s.series], s.qtype).argmax())]}" for s in batch]
+        else:
+            out += model.generate([s.series for s in batch], [s.question for s in batch], cfg.rs_max_new_tokens)
+    return out
+
+
+def scores(examples: list[Example], answers: list[str]) -> dict:
+    """Per question type: accuracy, macro-F1, parse failures; channel accuracy; onset error of
+    the stated step; the rationale rubric (where the answer has a rationale)."""
+    samples = samples_of(examples)
+    owners = [e for e in examples for _ in e.questions]
+    out: dict = {}
+    for q in QUESTION_TYPES:
+        idx = [i for i, s in enumerate(samples) if s.qtype == q]
+        out[q] = label_scores([parse_label(answers[i]) for i in idx], [samples[i].label for i in idx])
+    kind_idx = [i for i, s in enumerate(samples) if s.qtype == "kind_free"]
+    errors = [abs(stated_onset(answers[i]) - owners[i].onset) for i in kind_idx
+              if owners[i].onset >= 0 and stated_onset(answers[i]) is not None]
+    out["onset_error_steps"] = float(np.median(errors)) if errors else float("nan")
+    out["onset_stated"] = float(len(errors) / max(sum(owners[i].onset >= 0 for i in kind_idx), 1))
+    with_rationale = [i for i in kind_idx if parse_label(answers[i]) is not None and rationale_of(answers[i]).strip()]
+    if with_rationale:
+        out["rubric"] = rubric_scores([rubric(answers[i], owners[i].kind, owners[i].channel, owners[i].direction,
+                                              owners[i].onset) for i in with_rationale])
+    return out
+
+
+def grounding_checks(model, examples: list[Example], cfg, seed: int = 0) -> dict[str, float]:
+    """Does the answer depend on the series? `shuffled`: kind accuracy (multiple choice) with
+    every series swapped for another example's (chance is about 1/7); `removed`: the share of
+    anomalous examples answered 'none' once their anomaly is taken out (1.0 is grounded)."""
+    samples = [s for s in samples_of(examples) if s.qtype == "kind_choice"]
+    perm = np.random.default_rng(seed).permutation(len(samples))
+    swapped = [Sample(samples[j].series, s.qtype, s.question, s.answer, s.label) for s, j in zip(samples, perm)]
+    shuffled = label_scores([parse_label(a) for a in answer(model, swapped, cfg)], [s.label for s in swapped])
+    cleaned = [e.without_anomaly() for e in examples if e.kind != "none" and e.clean is not None]
+    removed = [s for s in samples_of(cleaned) if s.qtype == "kind_choice"]
+    said = [parse_label(a) for a in answer(model, removed, cfg)] if removed else []
+    return {"shuffled_accuracy": shuffled["accuracy"],
+            "removed_answered_none": float(np.mean([p == "none" for p in said])) if said else float("nan")}

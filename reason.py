@@ -1,0 +1,212 @@
+"""Reasoning over series: tasks about injected anomalies, and the models that answer them.
+
+    python reason.py make-data --rs_data expe/reasoning_data --seed 1 --data_root ../shared/datasets
+    python reason.py train --rs_data expe/reasoning_data --rs_model tslm --epochs 3 --seed 1
+    python reason.py eval --checkpoint expe/pth/reason_tslm_L6_seed1.pth
+    python reason.py ask --checkpoint expe/pth/reason_tslm_L6_seed1.pth --series my.csv --question "What happened?"
+
+`make-data` writes train.jsonl, test.jsonl and heldout.jsonl under --rs_data: one series
+with at most one injected anomaly per line, its record (kind, channel, onset, end,
+direction, magnitude, background) and four questions with templated answers
+(lib/data/reasoning.py). Same seed, same files.
+
+`train` fits `--rs_model` (tslm: the series encoder, projector and frozen LLM after
+OpenTSLM's SoftPrompt model, or with `--rs_series_as_text True` the LLM reading the numbers;
+encoder_head: the same encoder with a linear head per question type, no LLM;
+stats_forest: random forests on window statistics; majority) on train.jsonl, keeps the best
+validation epoch, saves the trainable weights with the config, and scores the test and
+held-out splits, plus the grounding checks on the test split (series shuffled across
+questions; anomalies removed), into expe/results/reasoning/<run>.json. `eval` rescores a checkpoint; `ask` answers one question
+about the series in a CSV file (one column per channel, numbers only or with a header).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lib.config import Config, add_config_flags, overrides_from_args
+from lib.data.reasoning import REGIONS, label_sets, make_examples, read_examples, samples_of, write_examples
+from lib.errors import UserError, cli_main
+from lib.outputs.report import write_json
+from lib.runfiles import check_writable, run_lock
+from lib.score.reasoning import answer, grounding_checks, scores
+from lib.train import checkpoint
+from lib.train.reasoning import fit
+from lib.utils import seed_everything, set_threads_and_quiet, setup_logging
+
+COMMANDS = ("make-data", "train", "eval", "ask")
+
+
+def make_data(cfg: Config) -> None:
+    out = Path(cfg.rs_data)
+    check_writable((out,))
+    root = cfg.resolved_data_root() if cfg.data_root else ""
+    for split in REGIONS:
+        n = cfg.rs_n_train if split == "train" else cfg.rs_n_eval
+        examples = make_examples(n, split, cfg.seed, cfg.rs_length, cfg.rs_channels, root, cfg.rs_real_share)
+        write_examples(examples, out / f"{split}.jsonl")
+        backgrounds = collections.Counter(e.background for e in examples)
+        print(f"{split:8s}: {n} series of {cfg.rs_length} x {cfg.rs_channels}, backgrounds "
+              + ", ".join(f"{k} {v}" for k, v in sorted(backgrounds.items())) + f" -> {out / (split + '.jsonl')}")
+
+
+def run_name(cfg: Config) -> str:
+    if cfg.rs_model != "tslm":
+        return f"{cfg.rs_model}_seed{cfg.seed}"
+    llm = f"L{cfg.llm_layers}" + ("" if cfg.llm_pretrained else "_random") + ("_text" if cfg.rs_series_as_text else "") + \
+        (f"_lora{cfg.llm_lora_r}" if cfg.llm_lora_r else "") + ("" if cfg.llm_model in ("", "smollm2") else
+                                                                  "_" + Path(cfg.llm_model).name)
+    return f"tslm_{llm}_seed{cfg.seed}"
+
+
+def build(cfg: Config, n_channels: int):
+    from model.reasoner import EncoderClassifier, Majority, StatsForest, TimeSeriesLM
+    if cfg.rs_model == "stats_forest":
+        return StatsForest(cfg.seed)
+    if cfg.rs_model == "majority":
+        return Majority()
+    if cfg.rs_model == "encoder_head":
+        return EncoderClassifier(cfg, label_sets(n_channels), n_channels)
+    return TimeSeriesLM(cfg)
+
+
+def read_split(cfg: Config, split: str):
+    path = Path(cfg.rs_data) / f"{split}.jsonl"
+    if not path.is_file():
+        raise UserError(f"no {path}: write the tasks first with python reason.py make-data --rs_data {cfg.rs_data}")
+    return read_examples(path)
+
+
+def score_splits(model, cfg: Config) -> dict:
+    out = {}
+    for split in ("test", "heldout"):
+        examples = read_split(cfg, split)
+        t0 = time.perf_counter()
+        answers = answer(model, samples_of(examples), cfg)
+        out[split] = {**scores(examples, answers), "seconds": time.perf_counter() - t0,
+                      **({"grounding": grounding_checks(model, examples, cfg)} if split == "test" else {}),
+                      "examples": [{"kind": e.kind, "answers": answers[i * 4:(i + 1) * 4]}
+                                   for i, e in enumerate(examples[:5])]}
+        print(f"{split:8s}: kind accuracy {out[split]['kind_choice']['accuracy']:.3f} (choice) "
+              f"{out[split]['kind_free']['accuracy']:.3f} (free), channel {out[split]['channel']['accuracy']:.3f}, "
+              f"onset {out[split]['onset']['accuracy']:.3f}, parse failures "
+              f"{out[split]['kind_free']['parse_failure']:.3f}")
+    return out
+
+
+def train(cfg: Config) -> None:
+    root, name = Path(cfg.expe_dir), run_name(cfg)
+    check_writable((root / "pth", root / "results" / "reasoning", root / "log" / "reasoning"))
+    with run_lock(root / "results" / "reasoning" / f"{name}.lock"):
+        log = setup_logging(root / "log" / "reasoning" / f"{name}.log")
+        seed_everything(cfg.seed)
+        examples = read_split(cfg, "train")
+        model = build(cfg, examples[0].series.shape[1])
+        t0 = time.perf_counter()
+        if hasattr(model, "predict_labels"):   # the classical controls: fitted at once, nothing to save
+            model.fit(samples_of(examples))
+            counts, fitted, path = {"trainable": 0, "total": 0}, None, None
+        else:
+            counts = {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+                      "total": sum(p.numel() for p in model.parameters())}
+            log.info("%s: %d training series; %d of %d parameters trainable", name, len(examples),
+                     counts["trainable"], counts["total"])
+            model, fitted = fit(model, examples, cfg)
+            path = root / "pth" / f"reason_{name}.pth"
+            checkpoint.save_atomic({"config": cfg.to_dict(), "model": model.state_dict(),
+                                    "n_channels": examples[0].series.shape[1], "epoch": fitted.best_epoch,
+                                    "git_commit": checkpoint.git_commit()}, path)
+            log.info("checkpoint: %s", path)
+        fit_s = time.perf_counter() - t0
+        result = {"config": cfg.to_dict(), "git_commit": checkpoint.git_commit(),
+                  "checkpoint": str(path) if path else None,
+                  "training": {"best_epoch": fitted.best_epoch if fitted else 0,
+                               "history": fitted.history if fitted else [], "fit_seconds": fit_s,
+                               "parameters": counts},
+                  "scores": score_splits(model, cfg),
+                  "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        write_json(result, root / "results" / "reasoning" / f"{name}.json")
+        log.info("results: %s", root / "results" / "reasoning" / f"{name}.json")
+
+
+def load_reasoner(path: str, overrides: dict) -> tuple[torch.nn.Module, Config]:
+    ck = checkpoint.load(Path(path), "reasoner checkpoint")
+    cfg = Config(**{**ck["config"], **overrides})
+    model = build(cfg, ck["n_channels"])
+    model.load_state_dict(ck["model"])
+    return model.eval(), cfg
+
+
+def read_series(path: str) -> np.ndarray:
+    """A CSV of one column per channel (a header row is skipped) -> `[T, N]`."""
+    from lib.data.files import read_text
+    rows = [r for r in read_text(Path(path)).splitlines() if r.strip()]
+    try:
+        float(rows[0].split(",")[0])
+    except (ValueError, IndexError):
+        rows = rows[1:]
+    try:
+        values = np.array([[float(v) for v in r.split(",")] for r in rows], dtype=np.float32)
+    except ValueError as exc:
+        raise UserError(f"{path}: expected numbers only, one column per channel ({exc})") from None
+    if values.ndim != 2 or values.shape[0] < 8 or not np.isfinite(values).all():
+        raise UserError(f"{path}: need at least 8 rows of finite numbers, got shape {values.shape}")
+    return values
+
+
+def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
+    if not argv or argv[0] not in COMMANDS:
+        raise UserError(f"usage: python reason.py {{{'|'.join(COMMANDS)}}} [flags]; see --help after a command")
+    parser = argparse.ArgumentParser(prog=f"reason.py {argv[0]}", description=__doc__.splitlines()[0])
+    add_config_flags(parser)
+    parser.add_argument("--checkpoint", default="", help="eval, ask: a checkpoint of reason.py train")
+    parser.add_argument("--series", default="", help="ask: a CSV file, one column per channel")
+    parser.add_argument("--question", default="What, if anything, is unusual in this series?", help="ask")
+    args = parser.parse_args(argv[1:])
+    overrides = overrides_from_args(args)
+    cfg = Config(**overrides)
+    cfg.validate()
+    if cfg.rs_length < 48 or cfg.rs_channels < 1 or min(cfg.rs_n_train, cfg.rs_n_eval) < 1:
+        raise UserError("--rs_length must be >= 48, --rs_channels, --rs_n_train and --rs_n_eval >= 1")
+    if argv[0] in ("eval", "ask") and not args.checkpoint:
+        raise UserError(f"reason.py {argv[0]} needs --checkpoint")
+    if argv[0] == "ask" and not args.series:
+        raise UserError("reason.py ask needs --series FILE.csv")
+    args.overrides = overrides
+    return argv[0], cfg, args
+
+
+@cli_main
+def main() -> None:
+    command, cfg, args = parse(sys.argv[1:])
+    set_threads_and_quiet(cfg)
+    if command == "make-data":
+        make_data(cfg)
+    elif command == "train":
+        train(cfg)
+    elif command == "eval":
+        model, cfg = load_reasoner(args.checkpoint, {k: v for k, v in args.overrides.items() if k == "rs_data"})
+        write_json({"checkpoint": args.checkpoint, "scores": score_splits(model, cfg)},
+                   Path(cfg.expe_dir) / "results" / "reasoning" / f"eval_{Path(args.checkpoint).stem}.json")
+    else:
+        model, cfg = load_reasoner(args.checkpoint, {})
+        t0 = time.perf_counter()
+        series = read_series(args.series)
+        if cfg.rs_model == "encoder_head" and series.shape[1] != model.heads["channel"].in_features // cfg.rs_enc_dim:
+            raise UserError(f"{args.series}: {series.shape[1]} channels; this encoder_head was trained on "
+                            f"{model.heads['channel'].in_features // cfg.rs_enc_dim}")
+        from lib.data.reasoning import Sample
+        (reply,) = answer(model, [Sample(series, "kind_free", args.question, "", "")], cfg)
+        print(reply)
+        print(f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The reasoning grid: `reason.py train` for the time-series language model and every control,
+on one set of generated tasks, into docs/REASONING.md.
+
+    python scripts/bench_reasoning.py --data_root ../shared/datasets --estimate   # one timed epoch of each trained row
+    python scripts/bench_reasoning.py --data_root ../shared/datasets              # run (resumable), then the tables
+    python scripts/bench_reasoning.py --report_only                               # the tables from the committed cells
+
+The tasks are written once (`reason.py make-data --seed 1`, 2,100 training series and 350 each
+for test and held-out, 96 steps x 3 channels) under the grid's expe folder. Every cell
+(row, seed) runs in its own process; its record lands in `<out>/<cell>.json`, and a rerun
+skips the cells already there with the same flags.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lib.errors import cli_main  # noqa: E402
+from scripts.benchmark import fmt, mean_std, measured, rewrite_block  # noqa: E402
+
+ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
+    "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm"],
+    "TSLM, random-init LLM": ["--rs_model", "tslm", "--llm_pretrained", "False"],
+    "encoder + linear head (no LLM)": ["--rs_model", "encoder_head"],
+    "SmolLM2 reads the numbers, zero-shot": ["--rs_model", "tslm", "--rs_series_as_text", "True", "--epochs", "0"],
+    "SmolLM2 reads the numbers, LoRA r=8": ["--rs_model", "tslm", "--rs_series_as_text", "True", "--llm_lora_r", "8"],
+    "random forest on window statistics": ["--rs_model", "stats_forest"],
+    "majority": ["--rs_model", "majority"],
+}
+LLM_CONTROLS = ("TSLM, random-init LLM", "SmolLM2 reads the numbers, zero-shot", "SmolLM2 reads the numbers, LoRA r=8")
+SEEDS = (1, 2, 3)
+COMMON = ["--epochs", "3"]
+
+
+def cells(rows: list[str] | None, seeds: list[int] | None) -> list[tuple[str, int]]:
+    """(row, seed), seeds outermost; the LLM-based controls on the first seed only."""
+    return [(row, s) for s in (seeds or SEEDS) for row in ROWS if (not rows or row in rows)
+            and (s == SEEDS[0] or row not in LLM_CONTROLS)]
+
+
+def stem(row: str, seed: int) -> str:
+    safe = "".join(ch if ch.isalnum() else "-" for ch in row).strip("-")
+    return f"{safe}__seed{seed}"
+
+
+def flags(row: str, seed: int, data: Path, expe: Path, prefix: str = "") -> list[str]:
+    return ["--rs_data", str(data), "--seed", str(seed), *COMMON, *ROWS[row], "--expe_dir",
+            str(expe / (prefix + stem(row, seed)))]
+
+
+def trained(row: str) -> bool:
+    """Rows that train for epochs (the classical controls fit at once; zero-shot trains nothing)."""
+    return ROWS[row][1] in ("tslm", "encoder_head") and "--epochs" not in ROWS[row]
+
+
+def make_data(data: Path, data_root: str, log: Path) -> None:
+    if not (ROOT / data / "heldout.jsonl").is_file():
+        measured([sys.executable, "reason.py", "make-data", "--rs_data", str(data), "--seed", "1",
+                  "--data_root", data_root], log)
+
+
+def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path) -> dict:
+    cell_flags = flags(row, seed, data, expe)
+    log = ROOT / expe / stem(row, seed) / "bench.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags], log)
+    (result,) = (ROOT / expe / stem(row, seed) / "results" / "reasoning").glob("*.json")
+    res = json.loads(result.read_text())
+    record = {"row": row, "seed": seed, "flags": cell_flags, "wall_seconds": wall, "peak_gb": peak_gb,
+              "git_commit": res["git_commit"], "training": res["training"], "scores": res["scores"]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem(row, seed)}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def table(records: list[dict], split: str) -> str:
+    head = ["| row | seeds | kind acc. (choice) | kind acc. (free) | kind macro-F1 | parse failures | channel acc. | "
+            "onset acc. | onset error (steps) | rationale rubric | shuffled series: kind acc. | anomaly removed: "
+            "'none' | trainable params | train s | peak GB |", "|---" * 15 + "|"]
+    lines = []
+    for row in ROWS:
+        recs = [r for r in records if r["row"] == row]
+        if not recs:
+            continue
+        s = [r["scores"][split] for r in recs]
+        stat = lambda f: mean_std([f(x) for x in s])
+        g = [x.get("grounding", {}) for x in s]
+        lines.append(" | ".join([
+            f"| {row}", str(len(recs)), fmt(stat(lambda x: x["kind_choice"]["accuracy"]), "{:.3f}"),
+            fmt(stat(lambda x: x["kind_free"]["accuracy"]), "{:.3f}"),
+            fmt(stat(lambda x: x["kind_free"]["macro_f1"]), "{:.3f}"),
+            fmt(stat(lambda x: x["kind_free"]["parse_failure"]), "{:.3f}"),
+            fmt(stat(lambda x: x["channel"]["accuracy"]), "{:.3f}"), fmt(stat(lambda x: x["onset"]["accuracy"]), "{:.3f}"),
+            fmt(stat(lambda x: x["onset_error_steps"]), "{:.1f}"),
+            fmt(stat(lambda x: x.get("rubric", {}).get("all", float("nan"))), "{:.3f}"),
+            fmt(mean_std([x["shuffled_accuracy"] for x in g]) if split == "test" and all(g) else None, "{:.3f}"),
+            fmt(mean_std([x["removed_answered_none"] for x in g]) if split == "test" and all(g) else None, "{:.3f}"),
+            f"{recs[0]['training']['parameters']['trainable']:,}",
+            fmt(mean_std([r["wall_seconds"] for r in recs]), "{:.0f}"), fmt(mean_std([r["peak_gb"] for r in recs]),
+                                                                             "{:.2f}") + " |"]))
+    return "\n".join(head + lines) if lines else "(no cells yet)"
+
+
+def write_report(out: Path, doc: Path) -> None:
+    records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    commits = sorted({r["git_commit"][:7] for r in records})
+    rewrite_block(doc, "reasoning-grid", "\n".join([
+        f"`python scripts/bench_reasoning.py --report_only` wrote these tables from the cells in "
+        f"`{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}` ({len(records)} cells, code at "
+        f"{', '.join(commits) or '-'}).", "", "### In distribution (test split)", "", table(records, "test"), "",
+        "### Held out: larger magnitudes, longer segments, other backgrounds", "", table(records, "heldout")]))
+
+
+def estimate(data: Path, expe: Path) -> None:
+    """One epoch of each trained row on the grid's tasks; the grid's projected CPU time at 3 epochs."""
+    total = 0.0
+    for row in ROWS:
+        log = ROOT / expe / ("estimate__" + stem(row, 1)) / "bench.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        cmd = flags(row, 1, data, expe, "estimate__") + (["--epochs", "1"] if trained(row) else [])
+        wall, _ = measured([sys.executable, "reason.py", "train", *cmd], log)
+        n = sum(1 for r, _ in cells(None, None) if r == row)
+        total += n * wall * (3 if trained(row) else 1)   # an upper bound: loading and scoring counted 3 times
+        print(f"{row:40s}: one run of one epoch {wall:7.0f} s; {n} cells", flush=True)
+    print(f"the grid: at most {total / 3600:.1f} CPU hours (3 epochs a trained cell)")
+
+
+@cli_main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data_root", default="../shared/datasets")
+    parser.add_argument("--rows", nargs="*", choices=list(ROWS))
+    parser.add_argument("--seeds", nargs="*", type=int)
+    parser.add_argument("--out", type=Path, default=ROOT / "expe" / "results" / "bench_reasoning")
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "REASONING.md")
+    parser.add_argument("--expe_dir", type=Path, default=Path("expe") / "bench_reasoning")
+    parser.add_argument("--estimate", action="store_true", help="time one epoch of each row; print the grid's cost")
+    parser.add_argument("--report_only", action="store_true", help="rewrite the tables from the cells run so far")
+    args = parser.parse_args()
+    data = args.expe_dir / "data"
+    if not args.report_only:
+        make_data(data, args.data_root, ROOT / args.expe_dir / "make_data.log")
+        if args.estimate:
+            estimate(data, args.expe_dir)
+            return
+        todo = cells(args.rows, args.seeds)
+        for i, (row, seed) in enumerate(todo, 1):
+            path = args.out / f"{stem(row, seed)}.json"
+            if path.is_file() and json.loads(path.read_text())["flags"] == flags(row, seed, data, args.expe_dir):
+                continue
+            print(f"[{i}/{len(todo)}] {row}, seed {seed}", flush=True)
+            rec = run_cell(row, seed, data, args.expe_dir, args.out)
+            print(f"    kind accuracy {rec['scores']['test']['kind_choice']['accuracy']:.3f} (test), "
+                  f"{rec['scores']['heldout']['kind_choice']['accuracy']:.3f} (held out); {rec['wall_seconds']:.0f} s",
+                  flush=True)
+    write_report(args.out, args.doc)
+
+
+if __name__ == "__main__":
+    main()

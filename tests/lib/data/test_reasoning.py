@@ -1,0 +1,104 @@
+"""The reasoning task generator: anomalies where their records say, answers that state them,
+held-out parameters that training never sees, determinism, and reason.py make-data."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lib.data.reasoning import (KINDS, REGIONS, Example, inject, make_examples, read_examples, standardised,
+                                synthetic_background, write_examples)
+from lib.errors import UserError
+from tests.test_cli import cli
+
+
+@pytest.mark.parametrize("kind", KINDS[1:])
+def test_each_anomaly_changes_only_its_channel_inside_its_record(kind):
+    rng = np.random.default_rng(3)
+    region = REGIONS["train"]
+    for _ in range(20):
+        clean = standardised(synthetic_background(rng, 96, 3, region))
+        x = clean.copy()
+        rec = inject(x, kind, rng, region)
+        changed = np.argwhere(np.abs(x - clean) > 1e-9)
+        assert changed.size, kind
+        assert set(changed[:, 1]) == {rec["channel"]}
+        assert changed[:, 0].min() >= rec["onset"] and changed[:, 0].max() <= rec["end"]
+        assert rec["direction"] in (("",) if kind == "correlation break" else ("up", "down"))
+
+
+def test_none_changes_nothing():
+    rng = np.random.default_rng(0)
+    x = standardised(synthetic_background(rng, 96, 2, REGIONS["train"]))
+    before = x.copy()
+    assert inject(x, "none", rng, REGIONS["train"])["onset"] == -1 and np.array_equal(x, before)
+
+
+def test_kinds_are_balanced_and_answers_state_their_labels():
+    examples = make_examples(70, "train", seed=1)
+    assert {k: sum(e.kind == k for e in examples) for k in KINDS} == {k: 10 for k in KINDS}
+    for e in examples:
+        assert [q["type"] for q in e.questions] == ["kind_choice", "kind_free", "channel", "onset"]
+        for q in e.questions:
+            assert q["answer"].endswith(f"Answer: {q['label']}")
+        why = e.questions[0]["answer"]
+        if e.kind != "none":
+            assert f"Channel {e.channel} " in why and f"step {e.onset}" in why
+    univariate = make_examples(12, "train", seed=1, N=1)
+    assert "correlation break" not in {e.kind for e in univariate}
+
+
+def test_heldout_draws_parameters_training_never_sees():
+    train, held = make_examples(140, "train", seed=2), make_examples(140, "heldout", seed=2)
+    mags = lambda xs, k: [e.magnitude for e in xs if e.kind == k]
+    assert max(mags(train, "level shift")) < min(mags(held, "level shift"))
+    lengths = lambda xs: [e.length for e in xs if e.kind not in ("none", "spike")]
+    assert max(lengths(train)) < min(lengths(held))
+
+
+def test_the_generator_is_deterministic_and_round_trips(tmp_path):
+    a, b = make_examples(14, "test", seed=5), make_examples(14, "test", seed=5)
+    assert all(np.array_equal(x.series, y.series) and x.kind == y.kind for x, y in zip(a, b))
+    assert not np.array_equal(a[0].series, make_examples(14, "test", seed=6)[0].series)
+    write_examples(a, tmp_path / "t.jsonl")
+    back = read_examples(tmp_path / "t.jsonl")
+    assert isinstance(back[0], Example) and back[0].questions == a[0].questions
+    np.testing.assert_allclose(back[0].series, a[0].series, atol=1e-4)
+    (tmp_path / "bad.jsonl").write_text('{"series": [1]}\n')
+    with pytest.raises(UserError, match="not a file of reason.py make-data"):
+        read_examples(tmp_path / "bad.jsonl")
+
+
+def test_reason_py_make_data_writes_three_splits_and_refuses_bad_input_in_one_line(tmp_path):
+    out = cli("reason.py", "make-data", "--rs_data", str(tmp_path / "d"), "--rs_n_train", "14", "--rs_n_eval", "7",
+              "--rs_length", "64", "--rs_channels", "2")
+    assert out.returncode == 0, out.stderr
+    assert [len(read_examples(tmp_path / "d" / f"{s}.jsonl")) for s in REGIONS] == [14, 7, 7]
+    for bad in (["bogus"], ["make-data", "--rs_length", "10"]):
+        done = cli("reason.py", *bad)
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_reason_py_trains_evaluates_and_answers_on_tiny_models(tmp_path):
+    data, expe = str(tmp_path / "d"), str(tmp_path / "e")
+    assert cli("reason.py", "make-data", "--rs_data", data, "--rs_n_train", "21", "--rs_n_eval", "7",
+               "--rs_length", "48", "--rs_channels", "2").returncode == 0
+    enc = ["--rs_enc_dim", "16", "--rs_enc_heads", "2", "--rs_enc_layers", "1", "--rs_enc_ff", "32"]
+    tslm = cli("reason.py", "train", "--rs_data", data, "--expe_dir", expe, "--epochs", "1", "--llm_model", "tiny",
+               "--llm_layers", "1", "--rs_max_new_tokens", "4", *enc)
+    assert tslm.returncode == 0, tslm.stderr[-1500:]
+    head = cli("reason.py", "train", "--rs_data", data, "--expe_dir", expe, "--epochs", "2", "--rs_model",
+               "encoder_head", *enc)
+    assert head.returncode == 0, head.stderr[-1500:]
+    out = json.loads((tmp_path / "e" / "results" / "reasoning" / "encoder_head_seed666.json").read_text())
+    assert set(out["scores"]) == {"test", "heldout"} and out["scores"]["test"]["kind_choice"]["n"] == 7
+    assert out["scores"]["test"]["kind_choice"]["parse_failure"] == 0.0
+    ck = str(tmp_path / "e" / "pth" / "reason_tslm_L1_tiny_seed666.pth")
+    assert cli("reason.py", "eval", "--checkpoint", ck, "--expe_dir", expe).returncode == 0
+    np.savetxt(tmp_path / "s.csv", np.random.default_rng(0).normal(size=(48, 2)), delimiter=",", header="a,b")
+    asked = cli("reason.py", "ask", "--checkpoint", ck, "--series", str(tmp_path / "s.csv"))
+    assert asked.returncode == 0, asked.stderr[-1500:]
+    (tmp_path / "bad.csv").write_text("a,b\n1,x\n")
+    bad = cli("reason.py", "ask", "--checkpoint", ck, "--series", str(tmp_path / "bad.csv"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -1,0 +1,126 @@
+"""The time-series language model on a tiny random LLM: batched generation against one row at
+a time, generation against the teacher-forced pass, checkpoints of the trainable parts only."""
+from __future__ import annotations
+
+import torch
+
+from lib.config import Config
+from lib.data.reasoning import label_sets, make_examples
+from model.reasoner import EncoderClassifier, TimeSeriesLM, normalised_channels
+
+TINY = dict(llm_model="tiny", llm_layers=2, rs_enc_dim=16, rs_enc_heads=2, rs_enc_layers=1, rs_enc_ff=32)
+
+
+def tiny_lm(**changes) -> TimeSeriesLM:
+    torch.manual_seed(0)
+    model = TimeSeriesLM(Config(**{**TINY, **changes})).eval()
+    louder(model)
+    return model
+
+
+def louder(model: TimeSeriesLM) -> None:
+    """A tiny random LLM only echoes its last input token; scaled-up layers make every token
+    depend on the whole context, so that a wrong position or mask changes what it generates."""
+    with torch.no_grad():
+        for name, p in model.llm.named_parameters():
+            if p.dim() == 2 and "embed" not in name:
+                p.mul_(30)
+    model.end_id = -1        # generate every token asked for
+
+
+def test_channels_are_normalised_and_padded_to_whole_patches():
+    x = torch.randn(50, 3) * 5 + 2
+    z, mean, std = normalised_channels(x, 4)
+    assert z.shape == (3, 52) and torch.all(z[:, 50:] == 0)
+    torch.testing.assert_close(z[:, :50].mean(dim=1), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(mean, x.mean(dim=0))
+
+
+def test_batched_generation_equals_one_row_at_a_time():
+    model = tiny_lm()
+    ex = make_examples(3, "train", seed=1, T=48, N=2)
+    series, questions = [e.series for e in ex], [e.questions[i]["question"] for i, e in enumerate(ex)]
+    with torch.no_grad():   # the padded prompt pass gives every row the logits it has alone
+        first = model.logits(model.prefill(series, questions)[0].last_hidden_state[:, -1])
+        for r, (s, q) in enumerate(zip(series, questions)):
+            alone_first = model.logits(model.prefill([s], [q])[0].last_hidden_state[:, -1])[0]
+            torch.testing.assert_close(first[r], alone_first, rtol=1e-4, atol=1e-4)
+    together = model.generate_ids(series, questions, 6)
+    alone = [model.generate_ids([s], [q], 6)[0] for s, q in zip(series, questions)]
+    assert together == alone and len({tuple(t) for t in together}) == 3
+
+
+def test_generation_is_the_argmax_of_the_teacher_forced_pass():
+    model = tiny_lm()
+    ex = make_examples(1, "train", seed=2, T=48, N=2)[0]
+    question = ex.questions[0]["question"]
+    ids = model.generate_ids([ex.series], [question], 6)[0]
+    assert ids
+    prompt = model.prompt(ex.series, question)
+    full = torch.cat([prompt, model.llm.get_input_embeddings()(torch.tensor(ids))])[None]
+    with torch.no_grad():
+        hidden = model.llm(inputs_embeds=full, use_cache=False).last_hidden_state[0]
+    predicted = model.logits(hidden[prompt.shape[0] - 1: prompt.shape[0] - 1 + len(ids)]).argmax(-1)
+    assert predicted.tolist() == ids
+
+
+def test_the_loss_reads_the_answer_tokens_and_trains_the_encoder_and_projector():
+    model = tiny_lm().train()
+    ex = make_examples(2, "train", seed=3, T=48, N=2)
+    s, q = [e.series for e in ex], [e.questions[0]["question"] for e in ex]
+    a = [e.questions[0]["answer"] for e in ex]
+    loss = model.loss(s, q, a)
+    loss.backward()
+    assert model.loss(s, q, ["zzzz" + x for x in a]).item() != loss.item()
+    assert all(p.grad is not None for p in model.encoder.parameters() if p.requires_grad)
+    assert not any(p.requires_grad for p in model.llm.parameters())
+
+
+def test_checkpoints_keep_the_trainable_parts_and_lora(tmp_path):
+    model = tiny_lm(llm_lora_r=4)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.add_(0.3)
+    state = model.state_dict()
+    assert any("lora_" in k for k in state) and not any(k.startswith("llm.") and "lora_" not in k for k in state)
+    torch.save(state, tmp_path / "r.pth")
+    again = TimeSeriesLM(Config(**TINY, llm_lora_r=4)).eval()
+    louder(again)   # the same scaling of the same seeded LLM, before the adapters are loaded
+    again.load_state_dict(torch.load(tmp_path / "r.pth", weights_only=True))
+    ex = make_examples(2, "train", seed=4, T=48, N=2)
+    args = ([e.series for e in ex], [e.questions[0]["question"] for e in ex], 5)
+    assert again.generate_ids(*args) == model.generate_ids(*args)
+
+
+def test_the_encoder_head_control_scores_every_label_of_its_question():
+    cfg = Config(**TINY)
+    model = EncoderClassifier(cfg, label_sets(2), 2)
+    ex = make_examples(3, "train", seed=5, T=48, N=2)
+    assert model([e.series for e in ex], "channel").shape == (3, 3)
+    assert model([e.series for e in ex], "kind_choice").shape == (3, 7)
+
+
+def test_the_classical_controls_fit_and_the_grounding_checks_see_through_a_blind_model():
+    from lib.data.reasoning import samples_of
+    from lib.score.reasoning import grounding_checks
+    from model.reasoner import Majority, StatsForest, window_statistics
+
+    train, test = make_examples(140, "train", seed=1, T=64, N=2), make_examples(28, "test", seed=1, T=64, N=2)
+    assert window_statistics(train[0].series).shape == (2 * 11,)
+    forest = StatsForest(0).fit(samples_of(train))
+    labels = forest.predict_labels(samples_of(test))
+    truth = [s.label for s in samples_of(test)]
+    assert sum(p == t for p, t in zip(labels, truth)) / len(truth) > 2 / 7   # above chance on kinds and more
+    majority = Majority().fit(samples_of(train))
+    checks = grounding_checks(majority, test, Config())
+    # a model that ignores the series answers the same whatever the series: removing the anomaly
+    # never turns its answer to 'none' unless it always says 'none'
+    assert checks["removed_answered_none"] in (0.0, 1.0) and 0 <= checks["shuffled_accuracy"] <= 1
+
+
+def test_numbers_as_text_put_the_values_in_the_prompt_and_train_nothing_of_the_encoder():
+    model = TimeSeriesLM(Config(**TINY, rs_series_as_text=True))
+    ex = make_examples(1, "train", seed=6, T=48, N=2)[0]
+    assert model.prompt(ex.series, "q").shape[0] > 2 * 48 * 3           # every value spelled out
+    assert not any(p.requires_grad for p in [*model.encoder.parameters(), *model.projector.parameters()])
