@@ -138,7 +138,8 @@ def train(cfg: Config) -> None:
 
 def load_reasoner(path: str, overrides: dict) -> tuple[torch.nn.Module, Config]:
     ck = checkpoint.load(Path(path), "reasoner checkpoint")
-    cfg = Config(**{**ck["config"], **overrides})
+    # the channels it was trained on, whatever --rs_channels said then
+    cfg = Config(**{**ck["config"], **overrides, "rs_channels": ck["n_channels"]})
     model = build(cfg, ck["n_channels"])
     model.load_state_dict(ck["model"])
     return model.eval(), cfg

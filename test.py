@@ -20,10 +20,12 @@ from lib.score.baselines import BASELINES, baseline_scores
 from lib.runfiles import run_paths
 from lib.config import Config, add_config_flags, overrides_from_args, rescorable_fields
 from lib.data import prepare
+from lib.data.registry import read_dataset
 from lib.errors import UserError, cli_main
 from lib.runfiles import check_writable, run_lock, temporary_path
 from lib.data.windows import last_windows, window_labels
 from lib.score.judge import Labels, explain, get_final_result, judge, scores_to_time
+from lib.score.reasoning import explain_in_words
 from lib.metrics.counts import hit_rate
 from lib.outputs.report import MEAN_COLUMNS, format_table, plot_scores, write_json
 from lib.score.branch_errors import BRANCHES, window_errors
@@ -78,7 +80,7 @@ def load_models(ckpt: dict, cfg: Config, n_features: int, device: torch.device, 
 
 
 def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_names: list[str],
-                 explain_k: int = 0) -> list[dict]:
+                 explain_k: int = 0, reasoner=None) -> list[dict]:
     """Score one entity's checkpoint (and the baselines asked for); its rows of the printed table."""
     path = ckpt_path or run_paths(base)["best"]
     ckpt = checkpoint.load(path)
@@ -86,11 +88,11 @@ def evaluate_one(base: Config, typed: dict, ckpt_path: Path | None, baseline_nam
     paths = run_paths(cfg)
     check_writable(paths[k].parent for k in ("log", "result", "lock"))
     with run_lock(paths["lock"]):
-        return score_checkpoint(ckpt, path, cfg, paths, baseline_names, explain_k)
+        return score_checkpoint(ckpt, path, cfg, paths, baseline_names, explain_k, reasoner)
 
 
 def score_checkpoint(ckpt: dict, path: Path, cfg: Config, paths: dict, baseline_names: list[str],
-                     explain_k: int) -> list[dict]:
+                     explain_k: int, reasoner=None) -> list[dict]:
     """`evaluate_one`'s work, under the run's lock: errors -> scores judged against the labels
     (with the baselines beside them) -> the result files; the rows of the printed table."""
     setup_logging(paths["log"])
@@ -114,7 +116,7 @@ def score_checkpoint(ckpt: dict, path: Path, cfg: Config, paths: dict, baseline_
                           f"over {'window' if cfg.stamp_labels == 'window' else 'per-step'} labels",
               "metrics": res["metrics"], "by_score_agg": res["by_score_agg"], "beyond_pa": res["beyond_pa"],
               "label_free": res["label_free"], "baselines": baselines,
-              "root_cause": root_cause_of(res, data, cfg, explain_k), "inference": inference,
+              "root_cause": root_cause_of(res, data, cfg, explain_k, reasoner), "inference": inference,
               # threshold-free accuracy of each branch: the mean absolute error over all test windows
               "test_errors": {f"{k}_mae": float(test_err[k].mean()) for k in BRANCHES},
               "data": {"source": data.source, "test_steps": int(data.test_labels_orig.size), "impute": cfg.impute,
@@ -172,13 +174,22 @@ def save_scores(res: dict, labels: Labels, cfg: Config, window: int, path: Path)
     tmp.replace(path)
 
 
-def root_cause_of(res: dict, data, cfg: Config, explain_k: int) -> dict:
+def root_cause_of(res: dict, data, cfg: Config, explain_k: int, reasoner=None) -> dict:
     """HitRate@100%/150% where the data names the features behind each anomaly (SMD), and with
-    `--explain K` the top-K features and driving branch of every alarm at the PA threshold."""
+    `--explain K` the top-K features and driving branch of every alarm at the PA threshold;
+    with `--explain text` also the reasoner's words about each alarm (printed too)."""
     out = hit_rates(res["feature_scores"]["combined"], data.interpretation)
     if explain_k:
         out["alarms"] = explain(res["score"], res["feature_scores"], res["metrics"]["threshold"], cfg, data.names,
                                 explain_k)
+    if reasoner is not None:
+        model, rcfg = reasoner
+        explain_in_words(model, np.asarray(read_dataset(cfg).test, dtype=np.float32), out["alarms"], data.names, rcfg)
+        for a in out["alarms"]:
+            w = a["words"]
+            print(f"alarm at steps {a['start']}-{a['end']}: {w['kind'] or 'no answer'}"
+                  f"{' on ' + w['feature'] if w['feature'] else ''}"
+                  f"{', from step ' + str(w['onset_step']) if w['onset_step'] is not None else ''}")
     return out
 
 
@@ -230,6 +241,29 @@ def vus_window(cfg: Config, data) -> int:
     return cfg.vus_window or find_period(data.test_raw_first)
 
 
+def explain_arg(text: str):
+    if text == "text":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of features or 'text', got {text!r}") from None
+
+
+def reasoner_for(args) -> tuple[int, object]:
+    """(K, (reasoner, its config) or None) for `--explain` and `--reasoner`."""
+    if args.explain != "text":
+        return args.explain, None
+    if args.reasoner is None:
+        raise UserError("--explain text needs --reasoner CHECKPOINT (from python reason.py train)")
+    from reason import load_reasoner
+    model, rcfg = load_reasoner(str(args.reasoner), {})
+    if not hasattr(model, "generate"):
+        raise UserError(f"--reasoner {args.reasoner}: a {rcfg.rs_model} checkpoint cannot explain in words; "
+                        "use a tslm one")
+    return rcfg.rs_channels, (model, rcfg)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """test.py's flags: every Config field, and its own three."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -237,9 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint file (default: from the flags)")
     parser.add_argument("--baselines", nargs="*", choices=list(BASELINES), default=None,
                         help=f"also score these baselines the same way (alone: all of {', '.join(BASELINES)})")
-    parser.add_argument("--explain", type=int, nargs="?", const=3, default=0, metavar="K",
+    parser.add_argument("--explain", type=explain_arg, nargs="?", const=3, default=0, metavar="K|text",
                         help="for each alarm at the PA threshold, write its top K features (default 3) and the "
-                             "branch that drove it to the result JSON (root_cause.alarms)")
+                             "branch that drove it to the result JSON (root_cause.alarms); 'text': also a "
+                             "one-line explanation in words from --reasoner, over its number of channels")
+    parser.add_argument("--reasoner", type=Path, default=None, help="with --explain text: a checkpoint of "
+                                                                      "reason.py train (tslm)")
     return parser
 
 
@@ -255,9 +292,10 @@ def main() -> None:
         torch.set_num_threads(base.threads)
     quiet_third_party()
     entities = [base.entity] if args.checkpoint else entities_of(base)
+    explain_k, reasoner = reasoner_for(args)
     rows = [row for e in entities
             for row in evaluate_one(base.replace(entity=e), {**typed, "entity": e} if "entity" in typed else typed,
-                                    args.checkpoint, baseline_names, args.explain)]
+                                    args.checkpoint, baseline_names, explain_k, reasoner)]
     if len(entities) > 1:
         for model in dict.fromkeys(r["model"] for r in rows):
             mine = [r for r in rows if r["model"] == model]

@@ -36,6 +36,7 @@ KINDS = ("none", "spike", "level shift", "trend change", "frequency change", "va
 UNIVARIATE_KINDS = KINDS[:-1]
 ONSET_BUCKETS = ("early", "middle", "late")
 QUESTION_TYPES = ("kind_choice", "kind_free", "channel", "onset")
+FREE_QUESTION = "What, if anything, is unusual in this series?"
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ def questions_for(ex: Example) -> list[dict]:
               "channel": "none" if ex.channel < 0 else f"channel {ex.channel}", "onset": ex.onset_bucket}
     texts = {
         "kind_choice": f"Which one describes this series: {', '.join(kinds)}?",
-        "kind_free": "What, if anything, is unusual in this series?",
+        "kind_free": FREE_QUESTION,
         "channel": f"Which channel is anomalous: {', '.join(f'channel {i}' for i in range(ex.series.shape[1]))}, "
                    "or none?",
         "onset": "When does the anomaly start: early, middle, late, or none?",

@@ -38,6 +38,12 @@ def stated_onset(answer: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def stated_channel(answer: str) -> int | None:
+    """The first 'channel N' of the rationale."""
+    found = re.search(r"channel (\d+)", rationale_of(answer), flags=re.IGNORECASE)
+    return int(found.group(1)) if found else None
+
+
 def label_scores(predicted: list[str | None], truth: list[str]) -> dict[str, float]:
     """Accuracy and macro-F1 over the true labels (an unparsed answer counts as wrong), and the
     share of answers that could not be parsed."""

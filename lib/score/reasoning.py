@@ -7,8 +7,9 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from lib.data.reasoning import QUESTION_TYPES, Example, Sample, batches, samples_of
-from lib.metrics.reasoning import label_scores, parse_label, rationale_of, rubric, rubric_scores, stated_onset
+from lib.data.reasoning import FREE_QUESTION, QUESTION_TYPES, Example, Sample, batches, samples_of
+from lib.metrics.reasoning import (label_scores, parse_label, rationale_of, rubric, rubric_scores, stated_channel,
+                                   stated_onset)
 
 
 @torch.no_grad()
@@ -60,3 +61,21 @@ def grounding_checks(model, examples: list[Example], cfg, seed: int = 0) -> dict
     said = [parse_label(a) for a in answer(model, removed, cfg)] if removed else []
     return {"shuffled_accuracy": shuffled["accuracy"],
             "removed_answered_none": float(np.mean([p == "none" for p in said])) if said else float("nan")}
+
+
+def explain_in_words(model, series: np.ndarray, alarms: list[dict], names: list[str], cfg) -> None:
+    """Add to every alarm (`judge.explain`'s: start, end, top_features) the reasoner's words
+    about a `cfg.rs_length`-step window of `series` `[T, N]` (the raw test series) over its top
+    features, the alarm's start a third of the way in: the reply, and the kind, feature and
+    step it names."""
+    T = series.shape[0]
+    L = min(cfg.rs_length, T)
+    for alarm in alarms:
+        cols = [names.index(f) for f in alarm["top_features"]]
+        start = int(np.clip(alarm["start"] - L // 3, 0, T - L))
+        (reply,) = answer(model, [Sample(series[start:start + L, cols], "kind_free", FREE_QUESTION, "", "")], cfg)
+        channel, onset = stated_channel(reply), stated_onset(reply)
+        alarm["words"] = {"reply": reply, "kind": parse_label(reply),
+                          "feature": alarm["top_features"][channel] if channel is not None and
+                          channel < len(cols) else None,
+                          "onset_step": start + onset if onset is not None else None, "window": [start, start + L - 1]}

@@ -3,6 +3,7 @@ held-out parameters that training never sees, determinism, and reason.py make-da
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,21 +81,32 @@ def test_reason_py_make_data_writes_three_splits_and_refuses_bad_input_in_one_li
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
 
 
-def test_reason_py_trains_evaluates_and_answers_on_tiny_models(tmp_path):
-    data, expe = str(tmp_path / "d"), str(tmp_path / "e")
+ENCODER = ["--rs_enc_dim", "16", "--rs_enc_heads", "2", "--rs_enc_layers", "1", "--rs_enc_ff", "32"]
+
+
+@pytest.fixture(scope="module")
+def tiny_reasoner(tmp_path_factory):
+    """Tasks of 48 x 2 and a tslm on a 1-layer random LLM trained on them for one epoch:
+    (data folder, expe folder, checkpoint)."""
+    root = tmp_path_factory.mktemp("reasoner")
+    data, expe = str(root / "d"), str(root / "e")
     assert cli("reason.py", "make-data", "--rs_data", data, "--rs_n_train", "21", "--rs_n_eval", "7",
                "--rs_length", "48", "--rs_channels", "2").returncode == 0
-    enc = ["--rs_enc_dim", "16", "--rs_enc_heads", "2", "--rs_enc_layers", "1", "--rs_enc_ff", "32"]
     tslm = cli("reason.py", "train", "--rs_data", data, "--expe_dir", expe, "--epochs", "1", "--llm_model", "tiny",
-               "--llm_layers", "1", "--rs_max_new_tokens", "4", *enc)
+               "--llm_layers", "1", "--rs_max_new_tokens", "4", *ENCODER)
     assert tslm.returncode == 0, tslm.stderr[-1500:]
+    return data, expe, str(root / "e" / "pth" / "reason_tslm_L1_tiny_seed666.pth")
+
+
+def test_reason_py_trains_evaluates_and_answers_on_tiny_models(tiny_reasoner, tmp_path):
+    data, expe, ck = tiny_reasoner
     head = cli("reason.py", "train", "--rs_data", data, "--expe_dir", expe, "--epochs", "2", "--rs_model",
-               "encoder_head", *enc)
+               "encoder_head", *ENCODER)
     assert head.returncode == 0, head.stderr[-1500:]
-    out = json.loads((tmp_path / "e" / "results" / "reasoning" / "encoder_head_seed666.json").read_text())
+    out = json.loads((Path(expe) / "results" / "reasoning" / "encoder_head_seed666.json").read_text())
     assert set(out["scores"]) == {"test", "heldout"} and out["scores"]["test"]["kind_choice"]["n"] == 7
     assert out["scores"]["test"]["kind_choice"]["parse_failure"] == 0.0
-    ck = str(tmp_path / "e" / "pth" / "reason_tslm_L1_tiny_seed666.pth")
+    assert set(out["scores"]["test"]["grounding"]) == {"shuffled_accuracy", "removed_answered_none"}
     assert cli("reason.py", "eval", "--checkpoint", ck, "--expe_dir", expe).returncode == 0
     np.savetxt(tmp_path / "s.csv", np.random.default_rng(0).normal(size=(48, 2)), delimiter=",", header="a,b")
     asked = cli("reason.py", "ask", "--checkpoint", ck, "--series", str(tmp_path / "s.csv"))
@@ -102,3 +114,18 @@ def test_reason_py_trains_evaluates_and_answers_on_tiny_models(tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n1,x\n")
     bad = cli("reason.py", "ask", "--checkpoint", ck, "--series", str(tmp_path / "bad.csv"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_test_py_explains_every_alarm_in_words_with_a_reasoner(tiny_reasoner, tmp_path):
+    from tests.test_cli import TINY
+    ck = tiny_reasoner[2]
+    detector = ["--expe_dir", str(tmp_path / "det")]
+    assert cli("run.py", *TINY, *detector, "--epochs", "1").returncode == 0
+    scored = cli("test.py", *TINY, *detector, "--explain", "text", "--reasoner", ck)
+    assert scored.returncode == 0, scored.stderr[-1500:]
+    (result,) = (tmp_path / "det" / "results").rglob("*.json")
+    alarms = json.loads(result.read_text())["root_cause"]["alarms"]
+    assert alarms and all(len(a["top_features"]) == 2 and "reply" in a["words"] for a in alarms)
+    assert scored.stdout.count("alarm at steps") == len(alarms)
+    missing = cli("test.py", *TINY, *detector, "--explain", "text")
+    assert missing.returncode == 2 and "--reasoner" in missing.stderr
