@@ -91,7 +91,7 @@ def forecast_and_report(cfg: Config, root: Path, name: str) -> dict:
                           "windows, channel independent, every validation and test window kept",
               "data": {"source": splits.source, "features": len(splits.names), "percent": cfg.percent},
               "metrics": {"mse": test["mse"], "mae": test["mae"], "test_samples": test["samples"]},
-              "training": {"best_epoch": fitted.best_epoch, "best_val_mse": fitted.best_val_mse,
+              "training": {"best_epoch": fitted.best_epoch, "best_val_mse": fitted.best_val,
                            "history": fitted.history, "fit_seconds": fit_s,
                            "seconds_per_epoch": (sum(h["seconds"] for h in fitted.history) / len(fitted.history)
                                                  if fitted.history else 0.0),

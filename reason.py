@@ -118,7 +118,7 @@ def train(cfg: Config) -> None:
                       "total": sum(p.numel() for p in model.parameters())}
             log.info("%s: %d training series; %d of %d parameters trainable", name, len(examples),
                      counts["trainable"], counts["total"])
-            model, fitted = fit(model, examples, cfg)
+            model, fitted = fit(model, examples, cfg, root / "pth" / f"reason_{name}_last.pth")
             path = root / "pth" / f"reason_{name}.pth"
             checkpoint.save_atomic({"config": cfg.to_dict(), "model": model.state_dict(),
                                     "n_channels": examples[0].series.shape[1], "epoch": fitted.best_epoch,

@@ -7,11 +7,8 @@ After every epoch the whole training state goes to one file, so `--resume True` 
 an interrupted run where it stopped, with the same result as an uninterrupted one."""
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,16 +17,9 @@ from tqdm import tqdm
 
 from lib.data.forecasting import ForecastSplits, forecast_batches, n_windows
 from lib.errors import UserError
-from lib.train import checkpoint
+from lib.train.epochs import BestWeights, FitResult
 
 log = logging.getLogger("llm_tsad")
-
-
-@dataclass
-class FitResult:
-    best_epoch: int = 0
-    best_val_mse: float = float("inf")
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 @torch.no_grad()
@@ -88,11 +78,10 @@ def fit(model: nn.Module, splits: ForecastSplits, cfg, state_path: Path | None =
         return model, FitResult()
     cfg = cfg.replace(fc_lr=learning_rate(cfg, model))
     opt = torch.optim.Adam(params, lr=cfg.fc_lr)
-    result, best_state, bad = FitResult(), copy.deepcopy(model.state_dict()), 0
-    if state_path is not None and cfg.resume and state_path.is_file():
-        result, best_state, bad = resume(model, opt, state_path, cfg)
+    keeper = BestWeights(model, opt, cfg, state_path)
+    result = keeper.resume("resumable forecasting run")
     for epoch in range(len(result.history) + 1, cfg.epochs + 1):
-        if cfg.patience and bad >= cfg.patience:
+        if result.should_stop(cfg.patience):
             break
         t0 = time.perf_counter()
         train_mse = train_epoch(model, opt, train, cfg, epoch)
@@ -101,36 +90,14 @@ def fit(model: nn.Module, splits: ForecastSplits, cfg, state_path: Path | None =
         val_seconds = time.perf_counter() - t0 - seconds
         if val["mse"] != val["mse"] or val["mse"] == float("inf"):
             raise UserError(f"epoch {epoch}: the validation MSE is not finite; stopped (lower --fc_lr)")
-        result.history.append({"epoch": epoch, "train_mse": train_mse, "val_mse": val["mse"], "seconds": seconds,
-                               "val_seconds": val_seconds})
-        improved = val["mse"] < result.best_val_mse
-        if improved:
-            result.best_epoch, result.best_val_mse, bad = epoch, val["mse"], 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad += 1
+        improved = result.record({"epoch": epoch, "train_mse": train_mse, "val_mse": val["mse"], "seconds": seconds,
+                                  "val_seconds": val_seconds}, val["mse"])
         log.info("epoch %d: train MSE %.4f | val MSE %.4f | %.1fs%s", epoch, train_mse, val["mse"], seconds,
                  "  * best" if improved else "")
         if cfg.fc_lradj == "type1":   # as Autoformer's adjust_learning_rate: epochs 1 and 2 at the full rate
             for group in opt.param_groups:
                 group["lr"] = cfg.fc_lr * 0.5 ** (epoch - 1)
-        if state_path is not None:
-            checkpoint.save_atomic({"config": cfg.to_dict(), "model": model.state_dict(), "opt": opt.state_dict(),
-                                    "fit": dataclasses.asdict(result), "best": best_state, "bad": bad,
-                                    "rng": torch.get_rng_state()}, state_path)
-    if cfg.patience and bad >= cfg.patience:
-        log.info("early stop: validation MSE has not improved for %d epochs", bad)
-    model.load_state_dict(best_state)
-    return model, result
-
-
-def resume(model: nn.Module, opt: torch.optim.Optimizer, path: Path, cfg) -> tuple[FitResult, dict, int]:
-    """Load the state `fit` saved after its last epoch; (result so far, best weights, epochs without progress)."""
-    ck = checkpoint.load(path, "resumable forecasting run")
-    checkpoint.check_resumable(ck["config"], cfg, path)
-    model.load_state_dict(ck["model"])
-    opt.load_state_dict(ck["opt"])
-    torch.set_rng_state(ck["rng"])
-    result = FitResult(**ck["fit"])
-    log.info("resumed from %s after epoch %d", path, len(result.history))
-    return result, ck["best"], ck["bad"]
+        keeper.after_epoch(result, improved)
+    if result.should_stop(cfg.patience):
+        log.info("early stop: validation MSE has not improved for %d epochs", result.bad_epochs)
+    return keeper.restore(), result

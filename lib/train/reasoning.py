@@ -6,10 +6,9 @@ label); `encoder_head` learns the label alone, one linear head per question type
 validation loss is kept."""
 from __future__ import annotations
 
-import copy
 import logging
 import time
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,16 +17,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from lib.data.reasoning import QUESTION_TYPES, Example, Sample, batches, samples_of
+from lib.train.epochs import BestWeights, FitResult
 
 log = logging.getLogger("llm_tsad")
 VAL_SHARE = 0.1
-
-
-@dataclass
-class FitResult:
-    best_epoch: int = 0
-    best_val_loss: float = float("inf")
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def batch_loss(model: nn.Module, batch: list[Sample]) -> torch.Tensor:
@@ -49,18 +42,22 @@ def mean_loss(model: nn.Module, samples: list[Sample], size: int) -> float:
     return total / max(len(samples), 1)
 
 
-def fit(model: nn.Module, examples: list[Example], cfg) -> tuple[nn.Module, FitResult]:
-    """Train on all but the last VAL_SHARE of `examples`; keep the best validation epoch."""
+def fit(model: nn.Module, examples: list[Example], cfg, state_path: Path | None = None) -> tuple[nn.Module, FitResult]:
+    """Train on all but the last VAL_SHARE of `examples`; keep the best validation epoch. With
+    `state_path`, the training state is saved there after every epoch, and resumed from it
+    under `--resume True`."""
     n_val = max(1, int(len(examples) * VAL_SHARE))
     train, val = samples_of(examples[:-n_val]), samples_of(examples[-n_val:])
     params = [p for p in model.parameters() if p.requires_grad]
-    result, best_state = FitResult(), copy.deepcopy(model.state_dict())
     if not params:   # e.g. the LLM reading numbers as text, frozen: zero-shot
         log.info("nothing to train: zero-shot")
-        return model, result
+        return model, FitResult()
     opt = torch.optim.AdamW(params, lr=cfg.rs_lr)
-    bad = 0
-    for epoch in range(1, cfg.epochs + 1):
+    keeper = BestWeights(model, opt, cfg, state_path)
+    result = keeper.resume("resumable reasoning run")
+    for epoch in range(len(result.history) + 1, cfg.epochs + 1):
+        if result.should_stop(cfg.patience):
+            break
         model.train()
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch)).tolist()
         t0, losses = time.perf_counter(), []
@@ -74,17 +71,9 @@ def fit(model: nn.Module, examples: list[Example], cfg) -> tuple[nn.Module, FitR
             losses.append(loss.item())
         seconds = time.perf_counter() - t0
         val_loss = mean_loss(model, val, cfg.rs_batch_size)
-        result.history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
-                               "seconds": seconds})
-        improved = val_loss < result.best_val_loss
-        if improved:
-            result.best_epoch, result.best_val_loss, bad = epoch, val_loss, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad += 1
+        improved = result.record({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
+                                  "seconds": seconds}, val_loss)
         log.info("epoch %d: train loss %.4f | val loss %.4f | %.1fs%s", epoch, result.history[-1]["train_loss"],
                  val_loss, seconds, "  * best" if improved else "")
-        if cfg.patience and bad >= cfg.patience:
-            break
-    model.load_state_dict(best_state)
-    return model, result
+        keeper.after_epoch(result, improved)
+    return keeper.restore(), result

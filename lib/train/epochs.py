@@ -1,0 +1,73 @@
+"""What the epoch loops of forecast.py and reason.py share: the record of a fit, keeping the
+best validation epoch, and the training state saved after every epoch for `--resume True`."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from lib.train import checkpoint
+
+log = logging.getLogger("llm_tsad")
+
+
+@dataclass
+class FitResult:
+    best_epoch: int = 0
+    best_val: float = float("inf")
+    history: list[dict[str, float]] = field(default_factory=list)
+    bad_epochs: int = 0          # epochs since the best one
+
+    def record(self, row: dict[str, float], val: float) -> bool:
+        """Add an epoch's `row` with validation figure `val` (lower is better); True if it is the best."""
+        self.history.append(row)
+        if val < self.best_val:
+            self.best_epoch, self.best_val, self.bad_epochs = row["epoch"], val, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    def should_stop(self, patience: int) -> bool:
+        return bool(patience) and self.bad_epochs >= patience
+
+
+class BestWeights:
+    """The weights of the best epoch so far, and the state file saved after every epoch."""
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, cfg, state_path: Path | None):
+        self.model, self.opt, self.cfg, self.path = model, opt, cfg, state_path
+        self.best = copy.deepcopy(model.state_dict())
+
+    def resume(self, what: str) -> FitResult:
+        """The state saved after the last finished epoch, under `--resume True`; else a fresh result."""
+        if self.path is None or not self.cfg.resume or not self.path.is_file():
+            return FitResult()
+        ck = checkpoint.load(self.path, what)
+        checkpoint.check_resumable(ck["config"], self.cfg, self.path)
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["opt"])
+        torch.set_rng_state(ck["rng"])
+        self.best = ck["best"]
+        fit = dict(ck["fit"])
+        if "best_val_mse" in fit:   # a state file of forecast.py's first format
+            fit["best_val"], fit["bad_epochs"] = fit.pop("best_val_mse"), ck.get("bad", 0)
+        result = FitResult(**fit)
+        log.info("resumed from %s after epoch %d", self.path, len(result.history))
+        return result
+
+    def after_epoch(self, result: FitResult, improved: bool) -> None:
+        if improved:
+            self.best = copy.deepcopy(self.model.state_dict())
+        if self.path is not None:
+            checkpoint.save_atomic({"config": self.cfg.to_dict(), "model": self.model.state_dict(),
+                                    "opt": self.opt.state_dict(), "fit": dataclasses.asdict(result),
+                                    "best": self.best, "rng": torch.get_rng_state()}, self.path)
+
+    def restore(self) -> nn.Module:
+        self.model.load_state_dict(self.best)
+        return self.model
