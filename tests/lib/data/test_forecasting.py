@@ -130,3 +130,16 @@ def test_a_resumed_fit_ends_where_an_uninterrupted_one_does(tmp_path):
     torch.testing.assert_close(resumed.state_dict(), whole.state_dict())
     with pytest.raises(UserError, match="other settings"):
         run(cfg.replace(resume=True, pred_len=6), tmp_path / "b.pth")
+
+
+def test_a_state_file_of_the_first_format_still_resumes(tmp_path):
+    from lib.train import checkpoint
+    from lib.train.epochs import BestWeights
+    cfg = Config(forecaster="dlinear", seq_len=12, pred_len=6, resume=True)
+    model = DLinear(cfg)
+    opt = torch.optim.Adam(model.parameters())
+    checkpoint.save_atomic({"config": cfg.to_dict(), "model": model.state_dict(), "opt": opt.state_dict(),
+                            "fit": {"best_epoch": 2, "best_val_mse": 0.5, "history": [{"epoch": 1}, {"epoch": 2}]},
+                            "best": model.state_dict(), "bad": 1, "rng": torch.get_rng_state()}, tmp_path / "s.pth")
+    result = BestWeights(model, opt, cfg, tmp_path / "s.pth").resume("run")
+    assert (result.best_val, result.bad_epochs, len(result.history)) == (0.5, 1, 2)
