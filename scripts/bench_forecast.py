@@ -10,7 +10,8 @@ Groups (`--groups`):
   ETTh1 and ETTh2; horizons 96/192/336/720; full training data; seeds 1-3 (one for the two naive
   models, which have nothing random);
 - `fewshot`: Time-LLM, LLM-PS, and DLinear and PatchTST beside them; 10 % of the training
-  windows; ETTh1 and ETTh2 at horizons 96 and 336; seeds 1-3;
+  windows; ETTh1 and ETTh2 at horizons 96 and 336; seeds 1-3; and the two LLM rows with the
+  frozen LLM in bfloat16 on ETTh1-96;
 - `full_llm`: Time-LLM and LLM-PS on all of ETTh1's training data, horizon 96;
 - `ablations`: LLM-PS with one thing changed at a time, few-shot ETTh1-96, seeds 1-3.
 
@@ -50,7 +51,12 @@ MODELS = {   # row -> forecast.py flags
     "PatchTST": ["--model", "patchtst"],
     "Time-LLM": ["--model", "timellm", *LLM_FLAGS],
     "LLM-PS": ["--model", "llm_ps", *LLM_FLAGS],
+    # the frozen LLM in bfloat16: few-shot ETTh1-96 beside the float32 rows, to see whether it
+    # changes the error beyond seed noise before the grid uses it
+    "Time-LLM (bf16)": ["--model", "timellm", *LLM_FLAGS, "--llm_dtype", "bfloat16"],
+    "LLM-PS (bf16)": ["--model", "llm_ps", *LLM_FLAGS, "--llm_dtype", "bfloat16"],
 }
+BF16_ROWS = ("Time-LLM (bf16)", "LLM-PS (bf16)")
 ABLATIONS = {   # row -> flags after LLM-PS's
     "LLM-PS (frozen)": [],
     "no MSCNN": ["--ps_mscnn", "False"],
@@ -116,7 +122,8 @@ def grid(groups: list[str]) -> list[Cell]:
                   for d in DATASETS for h in HORIZONS if s == SEEDS[0] or row not in DETERMINISTIC]
     if "fewshot" in groups:
         cells += [Cell("fewshot", d, row, h, 10, s) for s in SEEDS
-                  for row in ("DLinear", "PatchTST", "Time-LLM", "LLM-PS") for d in DATASETS for h in (96, 336)]
+                  for row in ("DLinear", "PatchTST", "Time-LLM", "LLM-PS", *BF16_ROWS) for d in DATASETS
+                  for h in (96, 336) if row not in BF16_ROWS or (d, h) == ("ETTh1", 96)]
     if "ablations" in groups:
         cells += [Cell("ablations", "ETTh1", row, 96, 10, s) for s in SEEDS for row in ABLATIONS]
     if "full_llm" in groups:
@@ -226,7 +233,8 @@ def report(records: list[dict]) -> str:
     return "\n".join([
         "### Full training data, lookback 96 (`cheap`)", "", cheap_table(cells), "",
         "### Few-shot: the first 10 % of the training windows, lookback 96 (`fewshot`)", "",
-        detail_table(cells, "fewshot", ["DLinear", "PatchTST", "Time-LLM", "LLM-PS"], DATASETS, (96, 336), 10), "",
+        detail_table(cells, "fewshot", ["DLinear", "PatchTST", "Time-LLM", "LLM-PS", *BF16_ROWS], DATASETS, (96, 336),
+                     10), "",
         "### The LLM rows on all of ETTh1's training data, horizon 96 (`full_llm`)", "",
         detail_table(cells, "full_llm", ["Time-LLM", "LLM-PS"], ("ETTh1",), (96,), 100), "",
         "### Ablations: LLM-PS with one thing changed, few-shot ETTh1-96 (`ablations`)", "",
@@ -261,7 +269,7 @@ def estimate(data_root: str, groups: list[str], expe: Path) -> None:
     for cell in grid(groups):
         if cell.row in DETERMINISTIC:
             continue
-        train_full, val, rest = probes["LLM-PS" if cell.group == "ablations" else cell.row]
+        train_full, val, rest = probes["LLM-PS" if cell.group == "ablations" else cell.row.replace(" (bf16)", "")]
         per_group[cell.group] = per_group.get(cell.group, 0.0) + 10 * (train_full * cell.percent / 100 + val) + rest
     for group, seconds in per_group.items():
         print(f"{group:10s}: at most {seconds / 3600:5.1f} CPU hours (10 epochs a cell)")
