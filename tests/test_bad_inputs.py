@@ -119,8 +119,10 @@ def test_two_processes_on_one_run_path(tmp_path):
     """The second is refused in one line naming the first; the first finishes and frees the lock."""
     common = [sys.executable, "run.py", "--data", "synthetic", "--syn_features", "3", "--expe_dir",
               str(tmp_path / "expe"), *TINY[:-4]]
+    # SIGINT at its default in the child: a suite started in the background inherits it ignored
     first = subprocess.Popen([*common, "--epochs", "500", "--patience", "0", "--batch_size", "32"], cwd=REPO,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lock = run_paths(Config(data="synthetic", expe_dir=str(tmp_path / "expe")))["lock"]
     try:
         deadline = time.time() + 120
@@ -133,7 +135,11 @@ def test_two_processes_on_one_run_path(tmp_path):
         assert len(second.stderr.strip().splitlines()) == 1
     finally:
         first.send_signal(signal.SIGINT)
-        first.wait(timeout=120)
+        try:
+            first.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            first.kill()   # never leave a 500-epoch run behind
+            raise
     assert first.returncode == 130 and not lock.exists()
 
 
