@@ -178,11 +178,10 @@ class EncoderClassifier(nn.Module):
                                     for q, labels in label_sets.items()})
 
     def features(self, series: list[np.ndarray]) -> torch.Tensor:
-        rows = []
-        for s in series:
-            channels, _, _ = normalised_channels(torch.as_tensor(s, dtype=torch.float32), self.encoder.patch)
-            rows.append(self.encoder(channels).mean(dim=1).flatten())
-        return torch.stack(rows)
+        """`B` series `[T, N]` -> `[B, N*d]`: every channel of every series in one encoder call."""
+        channels = torch.cat([normalised_channels(torch.as_tensor(s, dtype=torch.float32), self.encoder.patch)[0]
+                              for s in series])                                          # [B*N, T']
+        return self.encoder(channels).mean(dim=1).reshape(len(series), -1)
 
     def forward(self, series: list[np.ndarray], qtype: str) -> torch.Tensor:
         return self.heads[qtype](self.features(series))

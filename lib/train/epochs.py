@@ -35,6 +35,13 @@ class FitResult:
     def should_stop(self, patience: int) -> bool:
         return bool(patience) and self.bad_epochs >= patience
 
+    def epochs_to_run(self, cfg):
+        """The epochs after those already recorded, up to `--epochs`, while `--patience` allows."""
+        for epoch in range(len(self.history) + 1, cfg.epochs + 1):
+            if self.should_stop(cfg.patience):
+                return
+            yield epoch
+
 
 class BestWeights:
     """The weights of the best epoch so far, and the state file saved after every epoch."""

@@ -80,9 +80,7 @@ def fit(model: nn.Module, splits: ForecastSplits, cfg, state_path: Path | None =
     opt = torch.optim.Adam(params, lr=cfg.fc_lr)
     keeper = BestWeights(model, opt, cfg, state_path)
     result = keeper.resume("resumable forecasting run")
-    for epoch in range(len(result.history) + 1, cfg.epochs + 1):
-        if result.should_stop(cfg.patience):
-            break
+    for epoch in result.epochs_to_run(cfg):
         t0 = time.perf_counter()
         train_mse = train_epoch(model, opt, train, cfg, epoch)
         seconds = time.perf_counter() - t0

@@ -55,9 +55,7 @@ def fit(model: nn.Module, examples: list[Example], cfg, state_path: Path | None 
     opt = torch.optim.AdamW(params, lr=cfg.rs_lr)
     keeper = BestWeights(model, opt, cfg, state_path)
     result = keeper.resume("resumable reasoning run")
-    for epoch in range(len(result.history) + 1, cfg.epochs + 1):
-        if result.should_stop(cfg.patience):
-            break
+    for epoch in result.epochs_to_run(cfg):
         model.train()
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch)).tolist()
         t0, losses = time.perf_counter(), []
