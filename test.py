@@ -27,6 +27,7 @@ from lib.data.windows import last_windows, window_labels
 from lib.score.judge import Labels, explain, get_final_result, judge, scores_to_time
 from lib.score.reasoning import explain_in_words
 from lib.metrics.counts import hit_rate
+from lib.metrics.reasoning import explanation_scores
 from lib.outputs.report import MEAN_COLUMNS, format_table, plot_scores, write_json
 from lib.score.branch_errors import BRANCHES, window_errors
 from lib.utils import pick_device, quiet_third_party, seed_everything, setup_logging
@@ -190,7 +191,18 @@ def root_cause_of(res: dict, data, cfg: Config, explain_k: int, reasoner=None) -
             print(f"alarm at steps {a['start']}-{a['end']}: {w['kind'] or 'no answer'}"
                   f"{' on ' + w['feature'] if w['feature'] else ''}"
                   f"{', from step ' + str(w['onset_step']) if w['onset_step'] is not None else ''}")
+        if data.interpretation:
+            out["words_scores"] = explanation_scores(out["alarms"], data.interpretation, data.kinds, data.names)
+            print(words_summary(out["words_scores"]))
     return out
+
+
+def words_summary(s: dict) -> str:
+    """One line of `explanation_scores`' figures."""
+    return (f"explanations: {s['on_anomaly']} of {s['alarms']} alarms on a labelled anomaly; kind accuracy "
+            f"{s['kind_accuracy']:.2f}; named channel responsible {s['named_hit']:.2f} (detector's top feature "
+            f"{s['top1_hit']:.2f}, any shown {s['topk_contains']:.2f}); false alarms called none "
+            f"{s['false_alarms_said_none']:.2f}")
 
 
 def hit_rates(feature_scores: np.ndarray | None, interpretation: list) -> dict[str, float]:

@@ -4,6 +4,13 @@ on one set of generated tasks, into docs/REASONING.md.
     python scripts/bench_reasoning.py --data_root ../shared/datasets --estimate   # one timed epoch of each trained row
     python scripts/bench_reasoning.py --data_root ../shared/datasets              # run (resumable), then the tables
     python scripts/bench_reasoning.py --report_only                               # the tables from the committed cells
+    python scripts/bench_reasoning.py --data_root ../shared/datasets --explain    # the reasoner explains alarms
+
+`--explain` trains STAMP's detector (gat+ae) on the demo's synthetic data and on SMD
+machine-1-2, and scores it with `test.py --explain text` and each seed's trained TSLM (the
+grid's first row): the words about every alarm at the best-F1 threshold are checked against
+the segment the alarm overlaps (its kind on the synthetic data, its responsible features on
+both), one cell per (data, reasoner seed) in `<out>/explain__*.json`.
 
 The tasks are written once (`reason.py make-data --seed 1`, 2,100 training series and 350 each
 for test and held-out, 96 steps x 3 channels) under the grid's expe folder. Every cell
@@ -20,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lib.errors import cli_main  # noqa: E402
-from scripts.benchmark import fmt, mean_std, measured, rewrite_block  # noqa: E402
+from lib.errors import UserError, cli_main  # noqa: E402
+from scripts.benchmark import FULL, fmt, mean_std, measured, rewrite_block  # noqa: E402
 
 ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
     "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm"],
@@ -58,6 +65,14 @@ def trained(row: str) -> bool:
     return ROWS[row][1] in ("tslm", "encoder_head") and "--epochs" not in ROWS[row]
 
 
+EXPLAINER = "TSLM: encoder + SmolLM2 (frozen)"
+DETECTOR = ["--pred_model", "gat", "--recon_model", "ae"]
+EXPLAIN_DATA = {   # name -> (data flags, run.py's training flags)
+    "synthetic": (["--data", "synthetic"], ["--epochs", "5"]),   # the demo's run
+    "SMD machine-1-2": (["--data", "SMD", "--entity", "machine-1-2"], FULL.train),   # the detection grid's budget
+}
+
+
 def make_data(data: Path, data_root: str, log: Path) -> None:
     if not (ROOT / data / "heldout.jsonl").is_file():
         measured([sys.executable, "reason.py", "make-data", "--rs_data", str(data), "--seed", "1",
@@ -76,6 +91,58 @@ def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem(row, seed)}.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
+
+
+def explain_cell(name: str, seed: int, data_root: str, expe: Path, out: Path) -> dict | None:
+    """Train the detector once per dataset, then score it with `test.py --explain text` and the
+    seed's TSLM; the record of `explanation_scores`. None (said) where the reasoner's checkpoint
+    is not on this machine."""
+    found = sorted((ROOT / expe / stem(EXPLAINER, seed) / "pth").glob("*.pth"))
+    if not found:
+        print(f"    no checkpoint of '{EXPLAINER}', seed {seed}, under {expe}: run the grid first; skipped")
+        return None
+    data_flags, train_flags = EXPLAIN_DATA[name]
+    folder = expe / ("explain__" + "".join(ch if ch.isalnum() else "-" for ch in name))
+    common = [*data_flags, "--data_root", data_root, *DETECTOR, "--expe_dir", str(folder)]
+    log = ROOT / folder / "bench.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    measured([sys.executable, "run.py", *common, *train_flags, "--resume", "True"], log)
+    test_flags = [*common, "--explain", "text", "--reasoner", str(found[-1])]
+    wall, peak = measured([sys.executable, "test.py", *test_flags], log)
+    (result,) = (ROOT / folder / "results").glob("*.json")
+    res = json.loads(result.read_text())
+    if "words_scores" not in res["root_cause"]:
+        raise UserError(f"{result}: test.py wrote no words_scores (does {name} have labelled segments?)")
+    record = {"data": name, "seed": seed, "flags": {"run": [*common, *train_flags], "test": test_flags},
+              "git_commit": res["git_commit"], "test_wall_seconds": wall, "test_peak_gb": peak,
+              "alarms_per_answer_s": wall / max(1, len(res["root_cause"]["alarms"])),
+              "detector": {"f1_pa": res["metrics"]["f1"], "threshold": res["metrics"]["threshold"],
+                           **{k: v for k, v in res["root_cause"].items() if k.startswith("hitrate")}},
+              "words_scores": res["root_cause"]["words_scores"]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"explain__{stem(name, seed)}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def explain_table(records: list[dict]) -> str:
+    head = ["| data | reasoner seeds | alarms | on a labelled anomaly | kind accuracy | kind accuracy by kind | "
+            "named channel responsible | detector's top feature responsible | any shown feature responsible | "
+            "false alarms called 'none' | test.py s |", "|---" * 11 + "|"]
+    lines = []
+    for name in EXPLAIN_DATA:
+        recs = [r for r in records if r["data"] == name]
+        if not recs:
+            continue
+        w = [r["words_scores"] for r in recs]
+        stat = lambda key, f="{:.2f}": fmt(mean_std([x[key] for x in w]), f)
+        kinds = sorted({k for x in w for k in x["by_kind"]})
+        by_kind = "; ".join(f"{k} {fmt(mean_std([x['by_kind'][k]['accuracy'] for x in w if k in x['by_kind']]), '{:.2f}')}"
+                            for k in kinds) or "-"
+        lines.append(" | ".join([f"| {name}", str(len(recs)), stat("alarms", "{:.0f}"), stat("on_anomaly", "{:.0f}"),
+                                 stat("kind_accuracy"), by_kind, stat("named_hit"), stat("top1_hit"),
+                                 stat("topk_contains"), stat("false_alarms_said_none"),
+                                 fmt(mean_std([r["test_wall_seconds"] for r in recs]), "{:.0f}") + " |"]))
+    return "\n".join(head + lines) if lines else "(no cells yet)"
 
 
 def table(records: list[dict], split: str) -> str:
@@ -107,7 +174,11 @@ def table(records: list[dict], split: str) -> str:
 
 
 def write_report(out: Path, doc: Path) -> None:
-    records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json")) if not p.name.startswith("explain__")]
+    explained = [json.loads(p.read_text()) for p in sorted(out.glob("explain__*.json"))]
+    rewrite_block(doc, "reasoning-explain", "\n".join([
+        f"`python scripts/bench_reasoning.py --report_only` wrote this table from {len(explained)} cells (code at "
+        f"{', '.join(sorted({r['git_commit'][:7] for r in explained})) or '-'}).", "", explain_table(explained)]))
     commits = sorted({r["git_commit"][:7] for r in records})
     rewrite_block(doc, "reasoning-grid", "\n".join([
         f"`python scripts/bench_reasoning.py --report_only` wrote these tables from the cells in "
@@ -141,6 +212,8 @@ def main() -> None:
     parser.add_argument("--expe_dir", type=Path, default=Path("expe") / "bench_reasoning")
     parser.add_argument("--estimate", action="store_true", help="time one epoch of each row; print the grid's cost")
     parser.add_argument("--report_only", action="store_true", help="rewrite the tables from the cells run so far")
+    parser.add_argument("--explain", action="store_true", help="after the grid: the trained TSLM explains the "
+                        "alarms of STAMP's detector on synthetic data and SMD machine-1-2")
     args = parser.parse_args()
     data = args.expe_dir / "data"
     if not args.report_only:
@@ -158,7 +231,26 @@ def main() -> None:
             print(f"    kind accuracy {rec['scores']['test']['kind_choice']['accuracy']:.3f} (test), "
                   f"{rec['scores']['heldout']['kind_choice']['accuracy']:.3f} (held out); {rec['wall_seconds']:.0f} s",
                   flush=True)
+        if args.explain:
+            explain_all(args.data_root, args.expe_dir, args.out, args.seeds)
     write_report(args.out, args.doc)
+
+
+def explain_all(data_root: str, expe: Path, out: Path, seeds: list[int] | None) -> None:
+    """The explain cells not yet in `out` (SMD's only where its files are present)."""
+    for name in EXPLAIN_DATA:
+        if name.startswith("SMD") and not (Path(data_root) / "SMD").is_dir():
+            print(f"explain on {name}: no SMD under {data_root}; skipped")
+            continue
+        for seed in seeds or SEEDS:
+            if (out / f"explain__{stem(name, seed)}.json").is_file():
+                continue
+            print(f"explain: {name}, reasoner seed {seed}", flush=True)
+            rec = explain_cell(name, seed, data_root, expe, out)
+            if rec:
+                w = rec["words_scores"]
+                print(f"    kind accuracy {w['kind_accuracy']:.2f}; named channel responsible {w['named_hit']:.2f}",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,34 @@ def test_the_tables_average_seeds(tmp_path):
                "scores": {"test": split_scores(acc), "heldout": split_scores(acc / 2)}}
         (out / f"{br.stem('majority', seed)}.json").write_text(json.dumps(rec))
     doc = tmp_path / "R.md"
-    doc.write_text("a\n<!-- reasoning-grid:start -->\n<!-- reasoning-grid:end -->\nb\n")
+    doc.write_text("a\n<!-- reasoning-grid:start -->\n<!-- reasoning-grid:end -->\nb\n"
+                   "<!-- reasoning-explain:start -->\n<!-- reasoning-explain:end -->\n")
     br.write_report(out, doc)
     text = doc.read_text()
     line = next(l for l in text.splitlines() if l.startswith("| majority | 2 | 0.600 ± 0.141"))
     assert "0.140" in line and "0.900" in line and "(2 cells, code at abc1234)" in text
+
+
+def test_the_explain_table_averages_reasoner_seeds_and_keeps_explain_cells_out_of_the_grid(tmp_path):
+    out = tmp_path / "cells"
+    out.mkdir()
+    for seed, acc in ((1, 0.5), (2, 1.0)):
+        words = {"alarms": 10, "on_anomaly": 8, "kind_accuracy": acc, "named_hit": 0.25, "top1_hit": 0.5,
+                 "topk_contains": 0.75, "false_alarms_said_none": 0.0,
+                 "by_kind": {"spike": {"n": 2, "accuracy": acc, "said": {}}}}
+        rec = {"data": "synthetic", "seed": seed, "git_commit": "fedcba9876", "test_wall_seconds": 4.0,
+               "words_scores": words}
+        (out / f"explain__{br.stem('synthetic', seed)}.json").write_text(json.dumps(rec))
+    doc = tmp_path / "R.md"
+    doc.write_text("<!-- reasoning-grid:start -->\n<!-- reasoning-grid:end -->\n"
+                   "<!-- reasoning-explain:start -->\n<!-- reasoning-explain:end -->\n")
+    br.write_report(out, doc)
+    text = doc.read_text()
+    assert "(0 cells, code at -)" in text and "from 2 cells (code at fedcba9)" in text
+    line = next(l for l in text.splitlines() if l.startswith("| synthetic | 2 | 10 ± 0 | 8 ± 0 |"))
+    assert "0.75 ± 0.35 | spike 0.75 ± 0.35 | 0.25 ± 0.00 | 0.50" in line
+
+
+def test_explain_skips_a_seed_whose_reasoner_is_not_on_this_machine(tmp_path, capsys):
+    assert br.explain_cell("synthetic", 1, "", tmp_path / "expe", tmp_path / "out") is None
+    assert "run the grid first; skipped" in capsys.readouterr().out

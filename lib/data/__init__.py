@@ -61,7 +61,7 @@ def preprocess(raw: RawData, cfg) -> Prepared:
 
     return Prepared(train=tensor(tr, "train"), val=tensor(va, "validation"), test=tensor(test_c, "test"), test_labels=labels.astype(np.int64),
                     test_labels_orig=raw.labels.astype(np.int64), names=raw.names, scaler_min=lo,
-                    scaler_scale=rng, source=raw.source, interpretation=raw.interpretation,
+                    scaler_scale=rng, source=raw.source, interpretation=raw.interpretation, kinds=raw.kinds,
                     test_raw_first=np.asarray(raw.test[:, 0], dtype=np.float64))
 
 

@@ -1,6 +1,7 @@
 """Sanity checks applied to every dataset after reading, whatever its format."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -79,5 +80,4 @@ def check_raw(raw: RawData, policy: str) -> RawData:
         names = [raw.names[i] for i in const[:5]]
         log.warning("%s: %d constant train column(s) (%s%s); they scale to 0", src, const.size,
                     ", ".join(names), ", ..." if const.size > 5 else "")
-    return RawData(train=train, test=test, labels=labels, names=raw.names,
-                   source=src, interpretation=raw.interpretation)
+    return dataclasses.replace(raw, train=train, test=test, labels=labels)

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Callable
@@ -48,7 +49,7 @@ def fill_gaps(raw: RawData, cfg, learned: LearnedFiller | None = None) -> tuple[
     train, test = fill(train), fill(test)
     if n:
         log.info("%s: filled %d missing values with --impute %s", raw.source, n, cfg.impute)
-    return RawData(train, test, raw.labels, raw.names, raw.source, raw.interpretation), n
+    return dataclasses.replace(raw, train=train, test=test), n
 
 
 def interpolate(series: np.ndarray) -> np.ndarray:

@@ -9,6 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 ANOMALY_KINDS = ("spike", "level_shift", "contextual", "frequency", "correlation_break")
+# Each kind in the words of the reasoning task (lib/data/reasoning.py's KINDS), so that a
+# reasoner's explanation of an alarm can be checked; a reversed-phase stretch has no word there.
+KIND_WORDS = {"spike": "spike", "level_shift": "level shift", "contextual": "", "frequency": "frequency change",
+              "correlation_break": "correlation break"}
 PERIODS = (24.0, 55.0, 130.0)
 
 

@@ -12,9 +12,12 @@ class RawData:
     """A dataset as read from disk, before any preprocessing.
 
     train: `[T_train, N]`, test: `[T_test, N]`, labels: `[T_test]` in {0, 1}.
-    interpretation: for SMD, `(start, end, [feature indices])` per anomaly
-    segment (0-based, end exclusive, as the files give it: `labels[end]` is
-    the first normal step), else empty.
+    interpretation: for SMD and the synthetic data, `(start, end, [feature
+    indices])` per anomaly segment (0-based, end exclusive, as SMD's files give
+    it: `labels[end]` is the first normal step), else empty.
+    kinds: where the data knows them (synthetic), each interpreted segment's
+    kind in the reasoning task's words (`lib.data.reasoning.KINDS`; "" for a
+    kind the task has no word for), else empty.
     """
 
     train: np.ndarray
@@ -23,6 +26,7 @@ class RawData:
     names: list[str]
     source: str
     interpretation: list[tuple[int, int, list[int]]] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -40,6 +44,7 @@ class Prepared:
     scaler_scale: np.ndarray      # [N]
     source: str
     interpretation: list[tuple[int, int, list[int]]] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
     filled: int = 0               # values --impute filled in the raw data
     test_raw_first: np.ndarray | None = None   # [T_test] first raw test feature, unscaled: picks VUS's window
 

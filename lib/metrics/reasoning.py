@@ -77,3 +77,49 @@ def rubric_scores(checks: list[dict[str, bool]]) -> dict[str, float]:
            if any(k in c for c in checks)}
     out["all"] = float(np.mean([all(c.values()) for c in checks])) if checks else float("nan")
     return out
+
+
+def overlapping_segment(start: int, end: int, interpretation: list[tuple[int, int, list[int]]]) -> int | None:
+    """The index of the labelled segment (`(start, end exclusive, features)`) that overlaps the
+    steps `start..end` (inclusive) most, or None if none does."""
+    overlaps = [min(end + 1, e) - max(start, s) for s, e, _ in interpretation]
+    best = int(np.argmax(overlaps)) if overlaps else -1
+    return best if best >= 0 and overlaps[best] > 0 else None
+
+
+def explanation_scores(alarms: list[dict], interpretation: list[tuple[int, int, list[int]]], kinds: list[str],
+                       names: list[str]) -> dict:
+    """How well a reasoner's words about each alarm (`explain_in_words`' `alarm["words"]`) match
+    the labelled segment it overlaps most.
+
+    - kind_accuracy: the stated kind equals the segment's (where `kinds` gives one);
+      by_kind: per true kind, the count, the accuracy and what was said;
+    - named_hit: the channel the words name is among the segment's responsible features (an alarm
+      whose words name none counts as a miss), beside two readings of the detector alone:
+      top1_hit (its highest-ranked feature) and topk_contains (any of the features the reasoner saw);
+    - false_alarms_said_none: alarms over no labelled segment that the reasoner calls "none".
+    """
+    on, off = [], []
+    for a in alarms:
+        seg = overlapping_segment(a["start"], a["end"], interpretation)
+        (off if seg is None else on).append((a, seg))
+    mean = lambda xs: float(np.mean(xs)) if xs else float("nan")
+    by_kind: dict[str, dict] = {}
+    for a, seg in on:
+        truth = kinds[seg] if seg < len(kinds) else ""
+        if truth:
+            entry = by_kind.setdefault(truth, {"n": 0, "correct": 0, "said": {}})
+            said = a["words"]["kind"] or "<unparsed>"
+            entry["n"] += 1
+            entry["correct"] += said == truth
+            entry["said"][said] = entry["said"].get(said, 0) + 1
+    responsible = lambda seg: {names[i] for i in interpretation[seg][2]}
+    return {"alarms": len(alarms), "on_anomaly": len(on),
+            "kind_accuracy": sum(e["correct"] for e in by_kind.values()) / max(1, sum(e["n"] for e in by_kind.values()))
+            if by_kind else float("nan"),
+            "by_kind": {k: {"n": e["n"], "accuracy": e["correct"] / e["n"], "said": e["said"]}
+                        for k, e in sorted(by_kind.items())},
+            "named_hit": mean([a["words"]["feature"] in responsible(seg) for a, seg in on]),
+            "top1_hit": mean([a["top_features"][0] in responsible(seg) for a, seg in on]),
+            "topk_contains": mean([bool(responsible(seg) & set(a["top_features"])) for a, seg in on]),
+            "false_alarms_said_none": mean([a["words"]["kind"] == "none" for a, _ in off])}

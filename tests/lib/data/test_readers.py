@@ -147,6 +147,19 @@ def test_synthetic_is_deterministic_by_seed(tmp_path):
     assert 0 < a.labels.mean() < 0.2
 
 
+def test_synthetic_segments_cover_the_labels_and_carry_reasoning_kinds(tmp_path):
+    from lib.data.reasoning import KINDS
+
+    raw = load_raw(tiny_config(tmp_path, seed=1))
+    covered = np.zeros_like(raw.labels)
+    for start, end, features in raw.interpretation:
+        covered[start:end] += 1
+        assert len(features) == 1 and 0 <= features[0] < raw.test.shape[1]
+    np.testing.assert_array_equal(covered, raw.labels)   # every labelled step once, nothing else
+    assert len(raw.kinds) == len(raw.interpretation) and set(raw.kinds) <= set(KINDS) | {""}
+    assert prepare(tiny_config(tmp_path, seed=1)).kinds == raw.kinds
+
+
 def test_scaling_is_fitted_on_train_only(tmp_path):
     write_smd_txt(tmp_path)
     cfg = _cfg(tmp_path, "SMD", "machine-1-1", val_ratio=0.25)
