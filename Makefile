@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(PY) test.py --data synthetic --pred_model llm --recon_model ae --llm_dtype bfloat16
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=20 tests
 
 clean:
 	rm -rf expe
