@@ -124,53 +124,57 @@ def explain_cell(name: str, seed: int, data_root: str, expe: Path, out: Path) ->
     return record
 
 
+def grouped_table(head: list[str], records: list[dict], key: str, names, make_row) -> str:
+    """A markdown table: `head`, then `make_row(name, its records)` for each of `names` with records
+    whose `key` is that name."""
+    groups = [(name, [r for r in records if r[key] == name]) for name in names]
+    lines = [make_row(name, recs) for name, recs in groups if recs]
+    return "\n".join(["| " + " | ".join(head) + " |", "|---" * len(head) + "|", *lines]) if lines else "(no cells yet)"
+
+
+def explain_row(name: str, recs: list[dict]) -> str:
+    w = [r["words_scores"] for r in recs]
+    stat = lambda key, f="{:.2f}": fmt(mean_std([x[key] for x in w]), f)
+    kinds = sorted({k for x in w for k in x["by_kind"]})
+    by_kind = "; ".join(f"{k} {fmt(mean_std([x['by_kind'][k]['accuracy'] for x in w if k in x['by_kind']]), '{:.2f}')}"
+                        for k in kinds) or "-"
+    return " | ".join([f"| {name}", str(len(recs)), stat("alarms", "{:.0f}"), stat("on_anomaly", "{:.0f}"),
+                       stat("kind_accuracy"), by_kind, stat("named_hit"), stat("top1_hit"), stat("topk_contains"),
+                       stat("false_alarms_said_none"),
+                       fmt(mean_std([r["test_wall_seconds"] for r in recs]), "{:.0f}") + " |"])
+
+
 def explain_table(records: list[dict]) -> str:
-    head = ["| data | reasoner seeds | alarms | on a labelled anomaly | kind accuracy | kind accuracy by kind | "
-            "named channel responsible | detector's top feature responsible | any shown feature responsible | "
-            "false alarms called 'none' | test.py s |", "|---" * 11 + "|"]
-    lines = []
-    for name in EXPLAIN_DATA:
-        recs = [r for r in records if r["data"] == name]
-        if not recs:
-            continue
-        w = [r["words_scores"] for r in recs]
-        stat = lambda key, f="{:.2f}": fmt(mean_std([x[key] for x in w]), f)
-        kinds = sorted({k for x in w for k in x["by_kind"]})
-        by_kind = "; ".join(f"{k} {fmt(mean_std([x['by_kind'][k]['accuracy'] for x in w if k in x['by_kind']]), '{:.2f}')}"
-                            for k in kinds) or "-"
-        lines.append(" | ".join([f"| {name}", str(len(recs)), stat("alarms", "{:.0f}"), stat("on_anomaly", "{:.0f}"),
-                                 stat("kind_accuracy"), by_kind, stat("named_hit"), stat("top1_hit"),
-                                 stat("topk_contains"), stat("false_alarms_said_none"),
-                                 fmt(mean_std([r["test_wall_seconds"] for r in recs]), "{:.0f}") + " |"]))
-    return "\n".join(head + lines) if lines else "(no cells yet)"
+    head = ["data", "reasoner seeds", "alarms", "on a labelled anomaly", "kind accuracy", "kind accuracy by kind",
+            "named channel responsible", "detector's top feature responsible", "any shown feature responsible",
+            "false alarms called 'none'", "test.py s"]
+    return grouped_table(head, records, "data", EXPLAIN_DATA, explain_row)
+
+
+def grid_row(row: str, recs: list[dict], split: str) -> str:
+    s = [r["scores"][split] for r in recs]
+    stat = lambda f: mean_std([f(x) for x in s])
+    g = [x.get("grounding", {}) for x in s]
+    return " | ".join([
+        f"| {row}", str(len(recs)), fmt(stat(lambda x: x["kind_choice"]["accuracy"]), "{:.3f}"),
+        fmt(stat(lambda x: x["kind_free"]["accuracy"]), "{:.3f}"),
+        fmt(stat(lambda x: x["kind_free"]["macro_f1"]), "{:.3f}"),
+        fmt(stat(lambda x: x["kind_free"]["parse_failure"]), "{:.3f}"),
+        fmt(stat(lambda x: x["channel"]["accuracy"]), "{:.3f}"), fmt(stat(lambda x: x["onset"]["accuracy"]), "{:.3f}"),
+        fmt(stat(lambda x: x["onset_error_steps"]), "{:.1f}"),
+        fmt(stat(lambda x: x.get("rubric", {}).get("all", float("nan"))), "{:.3f}"),
+        fmt(mean_std([x["shuffled_accuracy"] for x in g]) if split == "test" and all(g) else None, "{:.3f}"),
+        fmt(mean_std([x["removed_answered_none"] for x in g]) if split == "test" and all(g) else None, "{:.3f}"),
+        f"{recs[0]['training']['parameters']['trainable']:,}",
+        fmt(mean_std([r["wall_seconds"] for r in recs]), "{:.0f}"),
+        fmt(mean_std([r["peak_gb"] for r in recs]), "{:.2f}") + " |"])
 
 
 def table(records: list[dict], split: str) -> str:
-    head = ["| row | seeds | kind acc. (choice) | kind acc. (free) | kind macro-F1 | parse failures | channel acc. | "
-            "onset acc. | onset error (steps) | rationale rubric | shuffled series: kind acc. | anomaly removed: "
-            "'none' | trainable params | train s | peak GB |", "|---" * 15 + "|"]
-    lines = []
-    for row in ROWS:
-        recs = [r for r in records if r["row"] == row]
-        if not recs:
-            continue
-        s = [r["scores"][split] for r in recs]
-        stat = lambda f: mean_std([f(x) for x in s])
-        g = [x.get("grounding", {}) for x in s]
-        lines.append(" | ".join([
-            f"| {row}", str(len(recs)), fmt(stat(lambda x: x["kind_choice"]["accuracy"]), "{:.3f}"),
-            fmt(stat(lambda x: x["kind_free"]["accuracy"]), "{:.3f}"),
-            fmt(stat(lambda x: x["kind_free"]["macro_f1"]), "{:.3f}"),
-            fmt(stat(lambda x: x["kind_free"]["parse_failure"]), "{:.3f}"),
-            fmt(stat(lambda x: x["channel"]["accuracy"]), "{:.3f}"), fmt(stat(lambda x: x["onset"]["accuracy"]), "{:.3f}"),
-            fmt(stat(lambda x: x["onset_error_steps"]), "{:.1f}"),
-            fmt(stat(lambda x: x.get("rubric", {}).get("all", float("nan"))), "{:.3f}"),
-            fmt(mean_std([x["shuffled_accuracy"] for x in g]) if split == "test" and all(g) else None, "{:.3f}"),
-            fmt(mean_std([x["removed_answered_none"] for x in g]) if split == "test" and all(g) else None, "{:.3f}"),
-            f"{recs[0]['training']['parameters']['trainable']:,}",
-            fmt(mean_std([r["wall_seconds"] for r in recs]), "{:.0f}"), fmt(mean_std([r["peak_gb"] for r in recs]),
-                                                                             "{:.2f}") + " |"]))
-    return "\n".join(head + lines) if lines else "(no cells yet)"
+    head = ["row", "seeds", "kind acc. (choice)", "kind acc. (free)", "kind macro-F1", "parse failures", "channel acc.",
+            "onset acc.", "onset error (steps)", "rationale rubric", "shuffled series: kind acc.",
+            "anomaly removed: 'none'", "trainable params", "train s", "peak GB"]
+    return grouped_table(head, records, "row", ROWS, lambda row, recs: grid_row(row, recs, split))
 
 
 def write_report(out: Path, doc: Path) -> None:

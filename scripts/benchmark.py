@@ -514,6 +514,8 @@ def update_readme(readme: Path, table: str, command: str, status: str) -> None:
 def rewrite_block(doc: Path, name: str, body: str) -> None:
     """Replace what lies between `<!-- name:start -->` and `<!-- name:end -->` in `doc` by `body`."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if not doc.is_file():
+        raise UserError(f"{doc}: no such file to write the tables into")
     text = doc.read_text()
     if start not in text or end not in text:
         raise UserError(f"{doc} has no {start} ... {end} markers")

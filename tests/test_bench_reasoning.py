@@ -22,38 +22,39 @@ def test_llm_controls_run_one_seed_and_every_cell_has_its_own_folder():
     assert br.trained("encoder + linear head (no LLM)") and not br.trained("SmolLM2 reads the numbers, zero-shot")
 
 
-def test_the_tables_average_seeds(tmp_path):
+def report_of(tmp_path: Path, cells: dict[str, dict]) -> str:
+    """REASONING.md's two blocks as write_report writes them from these cells (file name -> record)."""
     out = tmp_path / "cells"
     out.mkdir()
-    for seed, acc in ((1, 0.5), (2, 0.7)):
-        rec = {"row": "majority", "seed": seed, "flags": [], "wall_seconds": 3.0, "peak_gb": 0.5,
-               "git_commit": "abc1234def", "training": {"parameters": {"trainable": 0}},
-               "scores": {"test": split_scores(acc), "heldout": split_scores(acc / 2)}}
-        (out / f"{br.stem('majority', seed)}.json").write_text(json.dumps(rec))
+    for name, rec in cells.items():
+        (out / name).write_text(json.dumps(rec))
     doc = tmp_path / "R.md"
     doc.write_text("a\n<!-- reasoning-grid:start -->\n<!-- reasoning-grid:end -->\nb\n"
                    "<!-- reasoning-explain:start -->\n<!-- reasoning-explain:end -->\n")
     br.write_report(out, doc)
-    text = doc.read_text()
+    return doc.read_text()
+
+
+def test_the_tables_average_seeds(tmp_path):
+    text = report_of(tmp_path, {
+        f"{br.stem('majority', seed)}.json": {
+            "row": "majority", "seed": seed, "flags": [], "wall_seconds": 3.0, "peak_gb": 0.5,
+            "git_commit": "abc1234def", "training": {"parameters": {"trainable": 0}},
+            "scores": {"test": split_scores(acc), "heldout": split_scores(acc / 2)}}
+        for seed, acc in ((1, 0.5), (2, 0.7))})
     line = next(l for l in text.splitlines() if l.startswith("| majority | 2 | 0.600 ± 0.141"))
     assert "0.140" in line and "0.900" in line and "(2 cells, code at abc1234)" in text
 
 
 def test_the_explain_table_averages_reasoner_seeds_and_keeps_explain_cells_out_of_the_grid(tmp_path):
-    out = tmp_path / "cells"
-    out.mkdir()
-    for seed, acc in ((1, 0.5), (2, 1.0)):
-        words = {"alarms": 10, "on_anomaly": 8, "kind_accuracy": acc, "named_hit": 0.25, "top1_hit": 0.5,
-                 "topk_contains": 0.75, "false_alarms_said_none": 0.0,
-                 "by_kind": {"spike": {"n": 2, "accuracy": acc, "said": {}}}}
-        rec = {"data": "synthetic", "seed": seed, "git_commit": "fedcba9876", "test_wall_seconds": 4.0,
-               "words_scores": words}
-        (out / f"explain__{br.stem('synthetic', seed)}.json").write_text(json.dumps(rec))
-    doc = tmp_path / "R.md"
-    doc.write_text("<!-- reasoning-grid:start -->\n<!-- reasoning-grid:end -->\n"
-                   "<!-- reasoning-explain:start -->\n<!-- reasoning-explain:end -->\n")
-    br.write_report(out, doc)
-    text = doc.read_text()
+    words = lambda acc: {"alarms": 10, "on_anomaly": 8, "kind_accuracy": acc, "named_hit": 0.25, "top1_hit": 0.5,
+                         "topk_contains": 0.75, "false_alarms_said_none": 0.0,
+                         "by_kind": {"spike": {"n": 2, "accuracy": acc, "said": {}}}}
+    text = report_of(tmp_path, {
+        f"explain__{br.stem('synthetic', seed)}.json": {
+            "data": "synthetic", "seed": seed, "git_commit": "fedcba9876", "test_wall_seconds": 4.0,
+            "words_scores": words(acc)}
+        for seed, acc in ((1, 0.5), (2, 1.0))})
     assert "(0 cells, code at -)" in text and "from 2 cells (code at fedcba9)" in text
     line = next(l for l in text.splitlines() if l.startswith("| synthetic | 2 | 10 ± 0 | 8 ± 0 |"))
     assert "0.75 ± 0.35 | spike 0.75 ± 0.35 | 0.25 ± 0.00 | 0.50" in line
@@ -62,3 +63,12 @@ def test_the_explain_table_averages_reasoner_seeds_and_keeps_explain_cells_out_o
 def test_explain_skips_a_seed_whose_reasoner_is_not_on_this_machine(tmp_path, capsys):
     assert br.explain_cell("synthetic", 1, "", tmp_path / "expe", tmp_path / "out") is None
     assert "run the grid first; skipped" in capsys.readouterr().out
+
+
+def test_a_missing_doc_is_refused_in_one_line(tmp_path):
+    import pytest
+
+    from lib.errors import UserError
+
+    with pytest.raises(UserError, match="no such file to write the tables into"):
+        br.write_report(tmp_path, tmp_path / "missing.md")
