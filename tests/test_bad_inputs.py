@@ -7,7 +7,6 @@ two processes on one run path, generic datasets' run paths, an unreadable file.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import signal
@@ -36,20 +35,10 @@ TINY = ["--window_size", "8", "--n_pred", "2", "--d_model", "8", "--em_dim", "4"
 
 def run_in_process(module: str, argv: list[str], monkeypatch, capsys) -> tuple[int, list[str]]:
     """`python <module>.py argv` in this process: its exit status and its non-empty output lines."""
-    import importlib
+    from tests.test_cli import run_main
 
-    main = importlib.import_module(module).main
-    monkeypatch.setattr(sys, "argv", [f"{module}.py", *argv])
-    try:
-        with pytest.raises(SystemExit) as stop:
-            main()
-    finally:   # the CLI's log handlers write to this test's captured stream: drop them with it
-        log = logging.getLogger("llm_tsad")
-        for handler in list(log.handlers):
-            log.removeHandler(handler)
-            handler.close()
-    out = capsys.readouterr()
-    return stop.value.code, [line for line in (out.out + out.err).splitlines() if line.strip()]
+    done = run_main(f"{module}.py", argv)
+    return done.returncode, [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
 
 
 def listing(folder: Path) -> dict[str, bytes]:

@@ -15,8 +15,70 @@ TINY_MODEL = ["--window_size", "8", "--n_pred", "2", "--d_model", "8", "--em_dim
 TINY = ["--data", "synthetic", "--syn_features", "3", "--syn_train_len", "600", "--syn_test_len", "400", *TINY_MODEL]
 
 
+# The top-level CLIs run inside the test process: a fresh interpreter would pay torch's and
+# transformers' imports (seconds) on every call. The scripts under scripts/ still run as processes.
+IN_PROCESS = ("run.py", "test.py", "reason.py", "impute.py", "forecast.py")
+
+
 def cli(script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, script, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    """`python script args` from the repository root, as a user runs it: exit status, stdout, stderr."""
+    if script not in IN_PROCESS:
+        return subprocess.run([sys.executable, script, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    return run_main(script, list(args))
+
+
+def run_main(script: str, args: list[str]) -> subprocess.CompletedProcess:
+    """`script`'s main() in this process, its output captured and its global state put back: the
+    exit status a process would return (1 and the traceback on stderr for an uncaught exception)."""
+    import contextlib
+    import importlib
+    import io
+    import logging
+    import os
+    import traceback
+
+    import torch
+
+    class Stream(io.StringIO):
+        encoding = "utf-8"   # what a terminal's stream says, and some packages read at import
+
+        def isatty(self) -> bool:
+            return False
+
+    out, err = Stream(), Stream()
+    import numpy as np
+
+    saved = (sys.argv, os.getcwd(), torch.get_num_threads(), torch.random.get_rng_state(), np.random.get_state())
+    log = logging.getLogger("llm_tsad")
+    handlers, level, propagate = list(log.handlers), log.level, log.propagate
+    code = 0
+    try:
+        os.chdir(REPO)
+        sys.argv = [script, *args]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                importlib.import_module(script.removesuffix(".py")).main()
+            except SystemExit as stop:
+                code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+                if stop.code is not None and not isinstance(stop.code, int):
+                    print(stop.code, file=sys.stderr)
+            except Exception:   # a process would die with the traceback
+                traceback.print_exc()
+                code = 1
+    finally:
+        for handler in [h for h in log.handlers if h not in handlers]:   # the run's file and stream handlers
+            log.removeHandler(handler)
+            handler.close()
+        for handler in [h for h in handlers if h not in log.handlers]:
+            log.addHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate   # setup_logging turns it off; caplog needs it
+        sys.argv = saved[0]
+        os.chdir(saved[1])
+        torch.set_num_threads(saved[2])
+        torch.random.set_rng_state(saved[3])
+        np.random.set_state(saved[4])
+    return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
 
 
 def test_train_then_score(tmp_path):
