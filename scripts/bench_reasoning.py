@@ -50,9 +50,13 @@ def cells(rows: list[str] | None, seeds: list[int] | None) -> list[tuple[str, in
             and (s == SEEDS[0] or row not in LLM_CONTROLS)]
 
 
+def safe_name(text: str) -> str:
+    """`text` as a file name: every character other than a letter or digit becomes '-'."""
+    return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-")
+
+
 def stem(row: str, seed: int) -> str:
-    safe = "".join(ch if ch.isalnum() else "-" for ch in row).strip("-")
-    return f"{safe}__seed{seed}"
+    return f"{safe_name(row)}__seed{seed}"
 
 
 def flags(row: str, seed: int, data: Path, expe: Path, prefix: str = "") -> list[str]:
@@ -65,7 +69,7 @@ def trained(row: str) -> bool:
     return ROWS[row][1] in ("tslm", "encoder_head") and "--epochs" not in ROWS[row]
 
 
-EXPLAINER = "TSLM: encoder + SmolLM2 (frozen)"
+EXPLAINER = next(iter(ROWS))   # the time-series language model
 DETECTOR = ["--pred_model", "gat", "--recon_model", "ae"]
 EXPLAIN_DATA = {   # name -> (data flags, run.py's training flags)
     "synthetic": (["--data", "synthetic"], ["--epochs", "5"]),   # the demo's run
@@ -102,7 +106,7 @@ def explain_cell(name: str, seed: int, data_root: str, expe: Path, out: Path) ->
         print(f"    no checkpoint of '{EXPLAINER}', seed {seed}, under {expe}: run the grid first; skipped")
         return None
     data_flags, train_flags = EXPLAIN_DATA[name]
-    folder = expe / ("explain__" + "".join(ch if ch.isalnum() else "-" for ch in name))
+    folder = expe / f"explain__{safe_name(name)}"
     common = [*data_flags, "--data_root", data_root, *DETECTOR, "--expe_dir", str(folder)]
     log = ROOT / folder / "bench.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +119,6 @@ def explain_cell(name: str, seed: int, data_root: str, expe: Path, out: Path) ->
         raise UserError(f"{result}: test.py wrote no words_scores (does {name} have labelled segments?)")
     record = {"data": name, "seed": seed, "flags": {"run": [*common, *train_flags], "test": test_flags},
               "git_commit": res["git_commit"], "test_wall_seconds": wall, "test_peak_gb": peak,
-              "alarms_per_answer_s": wall / max(1, len(res["root_cause"]["alarms"])),
               "detector": {"f1_pa": res["metrics"]["f1"], "threshold": res["metrics"]["threshold"],
                            **{k: v for k, v in res["root_cause"].items() if k.startswith("hitrate")}},
               "words_scores": res["root_cause"]["words_scores"]}

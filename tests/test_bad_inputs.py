@@ -33,7 +33,7 @@ TINY = ["--window_size", "8", "--n_pred", "2", "--d_model", "8", "--em_dim", "4"
         "--epochs", "1", "--batch_size", "32"]
 
 
-def run_in_process(module: str, argv: list[str], monkeypatch, capsys) -> tuple[int, list[str]]:
+def run_in_process(module: str, argv: list[str]) -> tuple[int, list[str]]:
     """`python <module>.py argv` in this process: its exit status and its non-empty output lines."""
     from tests.test_cli import run_main
 
@@ -51,12 +51,12 @@ def test_corpus_is_what_the_script_writes(tmp_path):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_is_one_line_and_exit_2(case, tmp_path, monkeypatch, capsys):
+def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
     folder = CORPUS / case
     before = listing(folder)
     args = [a.replace("{case}", str(folder)) for a in CASES[case]["args"]]
     argv = ["--data", "generic", "--data_root", str(folder), "--expe_dir", str(tmp_path / "expe"), *TINY, *args]
-    code, lines = run_in_process("run", argv, monkeypatch, capsys)
+    code, lines = run_in_process("run", argv)
     assert code == 2, lines
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     assert re.search(CASES[case]["error"], lines[0]), lines[0]
@@ -82,14 +82,13 @@ class _Touch:
         return (Path.touch, (self.path,))
 
 
-def test_a_crafted_checkpoint_is_refused_before_it_runs(tmp_path, monkeypatch, capsys):
+def test_a_crafted_checkpoint_is_refused_before_it_runs(tmp_path):
     ran = tmp_path / "code-ran"
     crafted = tmp_path / "crafted.pth"
     torch.save({"config": {}, "format_version": 1, "payload": _Touch(ran)}, crafted)
     with pytest.raises(UserError, match="refused: the file asks to run code or build objects"):
         load(crafted)
-    code, lines = run_in_process("test", ["--checkpoint", str(crafted), "--expe_dir", str(tmp_path / "expe")],
-                                 monkeypatch, capsys)
+    code, lines = run_in_process("test", ["--checkpoint", str(crafted), "--expe_dir", str(tmp_path / "expe")])
     assert code == 2 and len(lines) == 1 and "refused" in lines[0]
     assert not ran.exists()
 

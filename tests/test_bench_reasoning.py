@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from lib.errors import UserError
 from scripts import bench_reasoning as br
 
 
@@ -66,9 +69,5 @@ def test_explain_skips_a_seed_whose_reasoner_is_not_on_this_machine(tmp_path, ca
 
 
 def test_a_missing_doc_is_refused_in_one_line(tmp_path):
-    import pytest
-
-    from lib.errors import UserError
-
     with pytest.raises(UserError, match="no such file to write the tables into"):
         br.write_report(tmp_path, tmp_path / "missing.md")

@@ -1,12 +1,20 @@
 """run.py and test.py end to end, as a user calls them."""
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import json
+import logging
+import os
+import random
 import subprocess
 import sys
+import traceback
 
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import REPO
 
@@ -27,28 +35,19 @@ def cli(script: str, *args: str) -> subprocess.CompletedProcess:
     return run_main(script, list(args))
 
 
+class CapturedStream(io.StringIO):
+    encoding = "utf-8"   # what a terminal's stream says; some packages read it at import
+
+    def isatty(self) -> bool:
+        return False
+
+
 def run_main(script: str, args: list[str]) -> subprocess.CompletedProcess:
     """`script`'s main() in this process, its output captured and its global state put back: the
     exit status a process would return (1 and the traceback on stderr for an uncaught exception)."""
-    import contextlib
-    import importlib
-    import io
-    import logging
-    import os
-    import traceback
-
-    import torch
-
-    class Stream(io.StringIO):
-        encoding = "utf-8"   # what a terminal's stream says, and some packages read at import
-
-        def isatty(self) -> bool:
-            return False
-
-    out, err = Stream(), Stream()
-    import numpy as np
-
-    saved = (sys.argv, os.getcwd(), torch.get_num_threads(), torch.random.get_rng_state(), np.random.get_state())
+    out, err = CapturedStream(), CapturedStream()
+    saved = (sys.argv, os.getcwd(), torch.get_num_threads(), torch.random.get_rng_state(), np.random.get_state(),
+             random.getstate())
     log = logging.getLogger("llm_tsad")
     handlers, level, propagate = list(log.handlers), log.level, log.propagate
     code = 0
@@ -59,9 +58,9 @@ def run_main(script: str, args: list[str]) -> subprocess.CompletedProcess:
             try:
                 importlib.import_module(script.removesuffix(".py")).main()
             except SystemExit as stop:
-                code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-                if stop.code is not None and not isinstance(stop.code, int):
+                if isinstance(stop.code, str):
                     print(stop.code, file=sys.stderr)
+                code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
             except Exception:   # a process would die with the traceback
                 traceback.print_exc()
                 code = 1
@@ -78,6 +77,7 @@ def run_main(script: str, args: list[str]) -> subprocess.CompletedProcess:
         torch.set_num_threads(saved[2])
         torch.random.set_rng_state(saved[3])
         np.random.set_state(saved[4])
+        random.setstate(saved[5])
     return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
 
 

@@ -115,7 +115,7 @@ def explanation_scores(alarms: list[dict], interpretation: list[tuple[int, int, 
             entry["said"][said] = entry["said"].get(said, 0) + 1
     responsible = lambda seg: {names[i] for i in interpretation[seg][2]}
     return {"alarms": len(alarms), "on_anomaly": len(on),
-            "kind_accuracy": sum(e["correct"] for e in by_kind.values()) / max(1, sum(e["n"] for e in by_kind.values()))
+            "kind_accuracy": sum(e["correct"] for e in by_kind.values()) / sum(e["n"] for e in by_kind.values())
             if by_kind else float("nan"),
             "by_kind": {k: {"n": e["n"], "accuracy": e["correct"] / e["n"], "said": e["said"]}
                         for k, e in sorted(by_kind.items())},

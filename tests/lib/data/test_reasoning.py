@@ -124,10 +124,11 @@ def test_test_py_explains_every_alarm_in_words_with_a_reasoner(tiny_reasoner, tm
     scored = cli("test.py", *TINY, *detector, "--explain", "text", "--reasoner", ck)
     assert scored.returncode == 0, scored.stderr[-1500:]
     (result,) = (tmp_path / "det" / "results").rglob("*.json")
-    alarms = json.loads(result.read_text())["root_cause"]["alarms"]
+    root_cause = json.loads(result.read_text())["root_cause"]
+    alarms = root_cause["alarms"]
     assert alarms and all(len(a["top_features"]) == 2 and "reply" in a["words"] for a in alarms)
     assert scored.stdout.count("alarm at steps") == len(alarms)
-    words = json.loads(result.read_text())["root_cause"]["words_scores"]   # the synthetic data knows its kinds
+    words = root_cause["words_scores"]   # the synthetic data knows its kinds
     assert words["alarms"] == len(alarms) and "explanations:" in scored.stdout
     missing = cli("test.py", *TINY, *detector, "--explain", "text")
     assert missing.returncode == 2 and "--reasoner" in missing.stderr
