@@ -8,12 +8,17 @@ mean ± std over seeds beside the published figures, into docs/FORECASTING.md.
 Groups (`--groups`):
 - `cheap`: naive, seasonal naive, DLinear (at its own rate and at the library's 1e-4), PatchTST;
   ETTh1 and ETTh2; horizons 96/192/336/720; full training data; seeds 1-3 (one for the two naive
-  models, which have nothing random);
+  models, which have nothing random; PatchTST's seeds 2-3 at horizon 96 only);
 - `fewshot`: Time-LLM, LLM-PS, and DLinear and PatchTST beside them; 10 % of the training
-  windows; ETTh1 and ETTh2 at horizons 96 and 336; seeds 1-3; and the two LLM rows with the
-  frozen LLM in bfloat16 on ETTh1-96;
-- `full_llm`: Time-LLM and LLM-PS on all of ETTh1's training data, horizon 96;
-- `ablations`: LLM-PS with one thing changed at a time, few-shot ETTh1-96, seeds 1-3.
+  windows; ETTh1 and ETTh2 at horizons 96 and 336; seeds 1-3;
+- `ablations`: LLM-PS with one thing changed at a time, few-shot ETTh1-96, seeds 1-3 (the
+  unchanged LLM-PS is the `fewshot` cell);
+- `full_llm`: Time-LLM and LLM-PS on all of ETTh1's training data, horizon 96, seed 1.
+
+The LLM cells start with the bf16 comparison: Time-LLM and LLM-PS on few-shot ETTh1-96, seeds
+1-3, with the frozen LLM in float32 and in bfloat16. Every other LLM cell runs in bfloat16 if,
+for both models, the two means differ by no more than the larger seed std, in MSE and in MAE
+(`bf16_verdict`); else in float32. Until the comparison is complete those cells wait.
 
 Every cell runs in its own process (wall time and peak memory are its own) with its own
 `--expe_dir`, and writes `<out>/<cell>.json`; a rerun skips the cells already there with the
@@ -57,8 +62,9 @@ MODELS = {   # row -> forecast.py flags
     "LLM-PS (bf16)": ["--model", "llm_ps", *LLM_FLAGS, "--llm_dtype", "bfloat16"],
 }
 BF16_ROWS = ("Time-LLM (bf16)", "LLM-PS (bf16)")
+FLOAT_ROWS = ("Time-LLM", "LLM-PS")
+UNCHANGED = "LLM-PS (frozen)"   # the ablation table's first row: the few-shot ETTh1-96 LLM-PS cells
 ABLATIONS = {   # row -> flags after LLM-PS's
-    "LLM-PS (frozen)": [],
     "no MSCNN": ["--ps_mscnn", "False"],
     "no T2T": ["--ps_t2t", "False"],
     "LoRA r=8": ["--llm_lora_r", "8"],
@@ -67,6 +73,8 @@ ABLATIONS = {   # row -> flags after LLM-PS's
     "one attention layer": ["--llm_one_attention", "True"],
 }
 DETERMINISTIC = ("naive", "seasonal naive")
+PATCHTST_ALL_SEEDS_AT = (96,)   # PatchTST's seeds 2-3 run at this horizon only (about 20 CPU min a cell)
+FULL_LLM_SEEDS = (1,)
 CHEAP = ("naive", "seasonal naive", "DLinear", "PatchTST", "DLinear (lr 1e-4)")
 
 # Published figures at lookback 96 (MSE, MAE); None where a paper gives only the MSE.
@@ -100,6 +108,7 @@ class Cell:
     horizon: int
     percent: int
     seed: int
+    base: str = "LLM-PS"   # an ablation's LLM-PS row (float32 or bf16), whose flags it changes
 
     @property
     def stem(self) -> str:
@@ -107,27 +116,64 @@ class Cell:
         return f"{self.group}__{self.dataset}_{self.horizon}_p{self.percent}__{safe}__seed{self.seed}"
 
     def flags(self, data_root: str, expe: Path) -> list[str]:
-        model = MODELS["LLM-PS"] + ABLATIONS[self.row] if self.group == "ablations" else MODELS[self.row]
+        model = MODELS[self.base] + ABLATIONS[self.row] if self.group == "ablations" else MODELS[self.row]
         return ["--data", self.dataset, "--data_root", data_root, "--seq_len", "96", "--pred_len", str(self.horizon),
                 "--percent", str(self.percent), "--seed", str(self.seed), *model,
                 "--expe_dir", str(expe / self.stem)]
 
 
-def grid(groups: list[str]) -> list[Cell]:
+def comparison() -> list[Cell]:
+    """The bf16 comparison: Time-LLM and LLM-PS, float32 and bfloat16, few-shot ETTh1-96, seeds 1-3."""
+    return [Cell("fewshot", "ETTh1", row, 96, 10, s) for s in SEEDS for row in (*FLOAT_ROWS, *BF16_ROWS)]
+
+
+def bf16_verdict(records: list[dict]) -> dict | None:
+    """Whether bfloat16 changes the LLM rows' error beyond seed noise, from the comparison's cells:
+    {"bf16": bool, "lines": [...]}, or None while any of its cells is missing."""
+    cells = by_cell(records)
+    lines, harmless = [], True
+    for f32, b16 in zip(FLOAT_ROWS, BF16_ROWS):
+        a, b = cells.get(("fewshot", "ETTh1", f32, 96, 10), []), cells.get(("fewshot", "ETTh1", b16, 96, 10), [])
+        if len(a) < len(SEEDS) or len(b) < len(SEEDS):
+            return None
+        for metric in ("mse", "mae"):
+            (ma, sa, _), (mb, sb, _) = stat(a, metric), stat(b, metric)
+            ok = abs(ma - mb) <= max(sa, sb)
+            harmless &= ok
+            lines.append(f"{f32} {metric.upper()}: float32 {ma:.3f} ± {sa:.3f}, bfloat16 {mb:.3f} ± {sb:.3f}, "
+                         f"difference {abs(ma - mb):.3f} {'<=' if ok else '>'} the larger std {max(sa, sb):.3f}")
+    return {"bf16": harmless, "lines": lines}
+
+
+def llm_rows(bf16: bool) -> tuple[str, str]:
+    """The (Time-LLM, LLM-PS) rows the LLM cells outside the comparison run."""
+    return BF16_ROWS if bf16 else FLOAT_ROWS
+
+
+def grid(groups: list[str], bf16: bool | None) -> list[Cell]:
     """Every cell of the asked groups, cheap ones first; seeds outermost, so that a grid stopped
-    half-way has every horizon of its first seeds."""
+    half-way has every horizon of its first seeds. Any LLM group starts with the bf16 comparison;
+    the other LLM cells follow once `bf16` (its verdict) is known, in the rows it chose."""
     cells: list[Cell] = []
     if "cheap" in groups:
-        cells += [Cell("cheap", d, row, h, 100, s) for s in SEEDS for row in CHEAP
-                  for d in DATASETS for h in HORIZONS if s == SEEDS[0] or row not in DETERMINISTIC]
+        cells += [Cell("cheap", d, row, h, 100, s) for s in SEEDS for row in CHEAP for d in DATASETS for h in HORIZONS
+                  if s == SEEDS[0] or (row not in DETERMINISTIC and (row != "PatchTST" or h in PATCHTST_ALL_SEEDS_AT))]
     if "fewshot" in groups:
-        cells += [Cell("fewshot", d, row, h, 10, s) for s in SEEDS
-                  for row in ("DLinear", "PatchTST", "Time-LLM", "LLM-PS", *BF16_ROWS) for d in DATASETS
-                  for h in (96, 336) if row not in BF16_ROWS or (d, h) == ("ETTh1", 96)]
+        cells += [Cell("fewshot", d, row, h, 10, s) for s in SEEDS for row in ("DLinear", "PatchTST")
+                  for d in DATASETS for h in (96, 336)]
+    if not {"fewshot", "ablations", "full_llm"} & set(groups):
+        return cells
+    cells += comparison()
+    if bf16 is None:
+        return cells
+    timellm, ps = llm_rows(bf16)
+    if "fewshot" in groups:
+        cells += [Cell("fewshot", d, row, h, 10, s) for s in SEEDS for row in (timellm, ps) for d in DATASETS
+                  for h in (96, 336) if (d, h) != ("ETTh1", 96)]
     if "ablations" in groups:
-        cells += [Cell("ablations", "ETTh1", row, 96, 10, s) for s in SEEDS for row in ABLATIONS]
+        cells += [Cell("ablations", "ETTh1", row, 96, 10, s, ps) for s in SEEDS for row in ABLATIONS]
     if "full_llm" in groups:
-        cells += [Cell("full_llm", "ETTh1", row, 96, 100, s) for s in SEEDS for row in ("Time-LLM", "LLM-PS")]
+        cells += [Cell("full_llm", "ETTh1", row, 96, 100, s) for s in FULL_LLM_SEEDS for row in (timellm, ps)]
     return cells
 
 
@@ -166,7 +212,8 @@ def stat(records: list[dict], metric: str) -> tuple[float, float, int] | None:
 
 
 def published(group: str, dataset: str, row: str, horizon) -> str:
-    fig = PUBLISHED.get((group, dataset, row, horizon))
+    """The paper's figure for a row; a bf16 row is the same model."""
+    fig = PUBLISHED.get((group, dataset, row.removesuffix(" (bf16)"), horizon))
     if fig is None:
         return ""
     return f"{fig[0]:.3f}" + (f" / {fig[1]:.3f}" if fig[1] is not None else "")
@@ -217,8 +264,7 @@ def detail_table(cells: dict, group: str, rows: list[str], datasets: tuple[str, 
                     continue
                 p = recs[0]["training"]["parameters"]
                 epochs = mean_std([len(r["training"]["history"]) for r in recs])
-                pub = published(group, d, row, h) or published(group, d, "LLM-PS" if group == "ablations" and
-                                                               row == "LLM-PS (frozen)" else row, h)
+                pub = published("fewshot", d, "LLM-PS", h) if row == UNCHANGED else published(group, d, row, h)
                 lines.append(
                     f"| {d} | {h} | {row} | {len(recs)} | {fmt(stat(recs, 'mse'), '{:.3f}')} | "
                     f"{fmt(stat(recs, 'mae'), '{:.3f}')} | {p['trainable']:,} / {p['total']:,} | "
@@ -227,53 +273,143 @@ def detail_table(cells: dict, group: str, rows: list[str], datasets: tuple[str, 
     return "\n".join(head + lines) if lines else "(no cells yet)"
 
 
+def verdict_text(verdict: dict | None, records: list[dict]) -> str:
+    """The bf16 comparison's figures and what the grid did with them."""
+    if verdict is None:
+        done = sum(Cell(**r["cell"]) in comparison() for r in records)
+        return (f"The bf16 comparison has {done} of {len(comparison())} cells; the other LLM cells wait for it.")
+    choice = ("every other LLM cell runs the frozen LLM in bfloat16" if verdict["bf16"] else
+              "bfloat16 changes the error beyond seed noise: every LLM cell runs in float32")
+    return ("The bf16 comparison (few-shot ETTh1-96, seeds 1-3):\n\n" + "\n".join(f"- {l}" for l in verdict["lines"])
+            + f"\n\nSo {choice}.")
+
+
 def report(records: list[dict]) -> str:
     cells = by_cell(records)
+    verdict = bf16_verdict(records)
+    if verdict is not None:   # the unchanged LLM-PS of the ablation table is the few-shot cell the grid chose
+        cells[("ablations", "ETTh1", UNCHANGED, 96, 10)] = cells.get(
+            ("fewshot", "ETTh1", llm_rows(verdict["bf16"])[1], 96, 10), [])
     commits = sorted({r["git_commit"][:7] for r in records})
     return "\n".join([
         "### Full training data, lookback 96 (`cheap`)", "", cheap_table(cells), "",
         "### Few-shot: the first 10 % of the training windows, lookback 96 (`fewshot`)", "",
-        detail_table(cells, "fewshot", ["DLinear", "PatchTST", "Time-LLM", "LLM-PS", *BF16_ROWS], DATASETS, (96, 336),
-                     10), "",
-        "### The LLM rows on all of ETTh1's training data, horizon 96 (`full_llm`)", "",
-        detail_table(cells, "full_llm", ["Time-LLM", "LLM-PS"], ("ETTh1",), (96,), 100), "",
+        verdict_text(verdict, records), "",
+        detail_table(cells, "fewshot", ["DLinear", "PatchTST", *FLOAT_ROWS, *BF16_ROWS], DATASETS, (96, 336), 10), "",
+        "### The LLM rows on all of ETTh1's training data, horizon 96, one seed (`full_llm`)", "",
+        detail_table(cells, "full_llm", [*FLOAT_ROWS, *BF16_ROWS], ("ETTh1",), (96,), 100), "",
         "### Ablations: LLM-PS with one thing changed, few-shot ETTh1-96 (`ablations`)", "",
-        detail_table(cells, "ablations", list(ABLATIONS), ("ETTh1",), (96,), 10), "",
+        detail_table(cells, "ablations", [UNCHANGED, *ABLATIONS], ("ETTh1",), (96,), 10), "",
         f"{len(records)} cells, code at {', '.join(commits) or '-'}.",
     ])
 
 
+def where(path: Path) -> Path:
+    """The path as the repository names it, where it lies inside."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def write_report(out: Path, doc: Path) -> None:
     rewrite_block(doc, "forecast-grid", f"`python scripts/bench_forecast.py --report_only` wrote the tables below "
-                  f"from the cells in `{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}`.\n\n"
+                  f"from the cells in `{where(out)}`.\n\n"
                   f"{report(load(out))}")
 
 
 # ---- the estimate -----------------------------------------------------------------------------------
-def estimate(data_root: str, groups: list[str], expe: Path) -> None:
-    """One timed epoch of each trained model on ETTh1-96 (the LLM ones on 10 % of the data), then
-    the grid's projected CPU time: at most 10 epochs a cell, an epoch's training time in
-    proportion to its training windows, validation once per epoch, the rest once."""
+PROBES = (("DLinear", 100), ("PatchTST", 100), ("Time-LLM", 10), ("LLM-PS", 10), ("Time-LLM (bf16)", 10),
+          ("LLM-PS (bf16)", 10))
+ESTIMATE_FILE = ROOT / "expe" / "results" / "bench_forecast" / "estimate" / "probes.json"   # beside the cells
+
+
+def time_probes(data_root: str, expe: Path) -> dict:
+    """One timed epoch of each trained model on ETTh1-96 (the LLM ones on 10 % of the data, in
+    float32 and in bfloat16): row -> [training seconds of a full-data epoch, validation seconds, the
+    rest of a run]."""
     probes = {}
-    for row, percent in (("DLinear", 100), ("PatchTST", 100), ("Time-LLM", 10), ("LLM-PS", 10)):
+    for row, percent in PROBES:
         cell = Cell("estimate", "ETTh1", row, 96, percent, 1)
         log = ROOT / expe / cell.stem / "bench.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         wall, _ = measured([sys.executable, "forecast.py", *cell.flags(data_root, expe), "--epochs", "1"], log)
         (result,) = (ROOT / expe / cell.stem / "results" / "forecast").glob("*.json")
-        h = json.loads(result.read_text())["training"]["history"][0]
-        probes[row] = (h["seconds"] * 100 / percent, h["val_seconds"], wall - h["seconds"] - h["val_seconds"])
-        print(f"{row:9s} {percent:3d} %: training {h['seconds']:7.1f} s, validation {h['val_seconds']:6.1f} s, "
-              f"the rest {probes[row][2]:6.1f} s", flush=True)
+        run = json.loads(result.read_text())
+        h = run["training"]["history"][0]
+        probes[row] = [h["seconds"] * 100 / percent, h["val_seconds"], wall - h["seconds"] - h["val_seconds"]]
+    return {"probes": probes, "git_commit": run["git_commit"], "timed_on": time.strftime("%Y-%m-%d")}
+
+
+def project(probes: dict, cells: list[Cell]) -> dict[str, float]:
+    """group -> projected CPU seconds: at most 10 epochs a cell, an epoch's training time in
+    proportion to its training windows, validation once per epoch, the rest once."""
     per_group: dict[str, float] = {}
-    for cell in grid(groups):
+    for cell in cells:
         if cell.row in DETERMINISTIC:
             continue
-        train_full, val, rest = probes["LLM-PS" if cell.group == "ablations" else cell.row.replace(" (bf16)", "")]
+        model = cell.base if cell.group == "ablations" else cell.row
+        train_full, val, rest = probes[model.removesuffix(" (lr 1e-4)")]
         per_group[cell.group] = per_group.get(cell.group, 0.0) + 10 * (train_full * cell.percent / 100 + val) + rest
-    for group, seconds in per_group.items():
-        print(f"{group:10s}: at most {seconds / 3600:5.1f} CPU hours (10 epochs a cell)")
-    print(f"all       : at most {sum(per_group.values()) / 3600:5.1f} CPU hours")
+    return per_group
+
+
+def estimate(args: argparse.Namespace) -> None:
+    """Print the probes (timed now with --retime or when none are saved, else the saved ones) and
+    the projected CPU hours of the whole grid and of the cells still to run."""
+    if args.retime or not ESTIMATE_FILE.is_file():
+        ESTIMATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        ESTIMATE_FILE.write_text(json.dumps(time_probes(args.data_root, args.expe_dir), indent=1) + "\n")
+    saved = json.loads(ESTIMATE_FILE.read_text())
+    print(f"probes timed on {saved['timed_on']} at {saved['git_commit'][:7]} ({where(ESTIMATE_FILE)}):")
+    for (row, percent) in PROBES:
+        train, val, rest = saved["probes"][row]
+        print(f"  {row:9s} {percent:3d} %: training {train * percent / 100:7.1f} s, validation {val:6.1f} s, "
+              f"the rest {rest:6.1f} s")
+    print("CPU hours at most (10 epochs a cell), with the LLM cells after the comparison in float32 | in bf16:")
+    print(f"  {'group':10s} {'whole grid':>17s} {'still to run':>17s}")
+    columns = [project(saved["probes"], cells) for bf16 in (False, True)
+               for cells in (grid(args.groups, bf16), pending(args, undecided=bf16)[1])]
+    whole32, left32, whole16, left16 = columns
+    for group in whole32:
+        print(f"  {group:10s} {whole32[group] / 3600:7.1f} | {whole16[group] / 3600:5.1f}"
+              f" {left32.get(group, 0) / 3600:7.1f} | {left16.get(group, 0) / 3600:5.1f}")
+    print(f"  {'all':10s} {sum(whole32.values()) / 3600:7.1f} | {sum(whole16.values()) / 3600:5.1f}"
+          f" {sum(left32.values()) / 3600:7.1f} | {sum(left16.values()) / 3600:5.1f}")
+
+
+def pending(args: argparse.Namespace, undecided: bool | None = None) -> tuple[list[Cell], list[Cell]]:
+    """(the asked cells on data present, those of them still to run), the grid built with the bf16
+    verdict of the cells run so far (`undecided` in its place while there is none)."""
+    verdict = bf16_verdict(load(args.out))
+    cells = [c for c in grid(args.groups, undecided if verdict is None else verdict["bf16"])
+             if (not args.rows or c.row in args.rows) and (not args.seeds or c.seed in args.seeds)
+             and present(c.dataset, args.data_root)]
+
+    def done(c: Cell) -> bool:
+        path = args.out / f"{c.stem}.json"
+        return path.is_file() and json.loads(path.read_text())["flags"] == c.flags(args.data_root, args.expe_dir)
+    return cells, [c for c in cells if not done(c)]
+
+
+def run_grid(args: argparse.Namespace) -> None:
+    """Run the pending cells one at a time, rebuilding the grid after each: the bf16 comparison's
+    last cell releases the LLM cells that wait for its verdict."""
+    t0 = time.time()
+    missing = sorted({d for d in DATASETS if not present(d, args.data_root)})
+    if missing:
+        print(f"skipped: {', '.join(missing)} not under {args.data_root}")
+    while True:
+        cells, todo = pending(args)
+        if not todo:
+            break
+        if args.max_hours and time.time() - t0 > args.max_hours * 3600:
+            print(f"--max_hours {args.max_hours} reached; {len(todo)} cells left")
+            break
+        cell = todo[0]
+        print(f"[{len(cells) - len(todo) + 1}/{len(cells)}] {cell.stem}", flush=True)
+        rec = run_cell(cell, args.data_root, args.out, args.expe_dir)
+        print(f"    MSE {rec['metrics']['mse']:.4f}  MAE {rec['metrics']['mae']:.4f}  {rec['wall_seconds']:.0f} s",
+              flush=True)
+    if bf16_verdict(load(args.out)) is None and {"fewshot", "ablations", "full_llm"} & set(args.groups):
+        print("the bf16 comparison is not complete: the LLM cells that wait for its verdict did not run")
 
 
 @cli_main
@@ -288,31 +424,16 @@ def main() -> None:
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "FORECASTING.md")
     parser.add_argument("--expe_dir", type=Path, default=Path("expe") / "bench_forecast")
     parser.add_argument("--max_hours", type=float, default=0, help="start no cell after this many hours (0 = no limit)")
-    parser.add_argument("--estimate", action="store_true", help="time one epoch of each model; print the grid's cost")
+    parser.add_argument("--estimate", action="store_true", help="print the grid's projected cost from one timed "
+                        "epoch of each model (timed now if none is saved)")
+    parser.add_argument("--retime", action="store_true", help="with --estimate: time the epochs again")
     parser.add_argument("--report_only", action="store_true", help="rewrite the tables from the cells run so far")
     args = parser.parse_args()
     if args.estimate:
-        estimate(args.data_root, args.groups, args.expe_dir)
+        estimate(args)
         return
     if not args.report_only:
-        t0 = time.time()
-        todo = [c for c in grid(args.groups) if (not args.rows or c.row in args.rows)
-                and (not args.seeds or c.seed in args.seeds)]
-        missing = sorted({c.dataset for c in todo if not present(c.dataset, args.data_root)})
-        if missing:
-            print(f"skipped: {', '.join(missing)} not under {args.data_root}")
-        todo = [c for c in todo if c.dataset not in missing]
-        for i, cell in enumerate(todo, 1):
-            path = args.out / f"{cell.stem}.json"
-            if path.is_file() and json.loads(path.read_text())["flags"] == cell.flags(args.data_root, args.expe_dir):
-                continue
-            if args.max_hours and time.time() - t0 > args.max_hours * 3600:
-                print(f"--max_hours {args.max_hours} reached; {len(todo) - i + 1} cells left")
-                break
-            print(f"[{i}/{len(todo)}] {cell.stem}", flush=True)
-            rec = run_cell(cell, args.data_root, args.out, args.expe_dir)
-            print(f"    MSE {rec['metrics']['mse']:.4f}  MAE {rec['metrics']['mae']:.4f}  {rec['wall_seconds']:.0f} s",
-                  flush=True)
+        run_grid(args)
     write_report(args.out, args.doc)
 
 
