@@ -5,6 +5,7 @@ on one set of generated tasks, into docs/REASONING.md.
     python scripts/bench_reasoning.py --data_root ../shared/datasets              # run (resumable), then the tables
     python scripts/bench_reasoning.py --report_only                               # the tables from the committed cells
     python scripts/bench_reasoning.py --data_root ../shared/datasets --explain    # the reasoner explains alarms
+    python scripts/bench_reasoning.py --data_root ../shared/datasets --full_cost  # default against full size
 
 `--explain` trains STAMP's detector (gat+ae) on the demo's synthetic data and on SMD
 machine-1-2, and scores it with `test.py --explain text` and each seed's trained TSLM (the
@@ -27,11 +28,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lib.config import Config  # noqa: E402
+from lib.data.reasoning import QUESTION_TYPES  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
+from lib.train.reasoning import VAL_SHARE  # noqa: E402
 from scripts.benchmark import FULL, fmt, mean_std, measured, rewrite_block  # noqa: E402
 
 ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
     "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm"],
+    # the frozen LLM in bfloat16: beside float32 over the same seeds, to see whether it changes the answers
+    "TSLM, LLM in bf16": ["--rs_model", "tslm", "--llm_dtype", "bfloat16"],
     "TSLM, random-init LLM": ["--rs_model", "tslm", "--llm_pretrained", "False"],
     "encoder + linear head (no LLM)": ["--rs_model", "encoder_head"],
     "SmolLM2 reads the numbers, zero-shot": ["--rs_model", "tslm", "--rs_series_as_text", "True", "--epochs", "0"],
@@ -77,10 +83,62 @@ EXPLAIN_DATA = {   # name -> (data flags, run.py's training flags)
 }
 
 
-def make_data(data: Path, data_root: str, log: Path) -> None:
+# What the default and the full-size setting cost: one epoch of the TSLM on a small task set
+# (COST_TASKS), in training seconds per question and answering seconds per question.
+COST_ROWS = {
+    "6 layers, frozen, float32 (the grid's)": [],
+    "6 layers, frozen, bfloat16": ["--llm_dtype", "bfloat16"],
+    "all 30 layers, LoRA r=8, float32": ["--llm_layers", "30", "--llm_lora_r", "8"],
+    "all 30 layers, LoRA r=8, bfloat16": ["--llm_layers", "30", "--llm_lora_r", "8", "--llm_dtype", "bfloat16"],
+}
+COST_TASKS = ["--rs_n_train", "20", "--rs_n_eval", "8"]   # 18 training series (72 questions), 8 per eval split
+
+
+def training_questions(n_series: int) -> int:
+    """Questions trained on per epoch: the series not held back for validation, each asked every type."""
+    return (n_series - max(1, int(n_series * VAL_SHARE))) * len(QUESTION_TYPES)
+
+
+def make_data(data: Path, data_root: str, log: Path, extra: list[str] = ()) -> None:
     if not (ROOT / data / "heldout.jsonl").is_file():
         measured([sys.executable, "reason.py", "make-data", "--rs_data", str(data), "--seed", "1",
-                  "--data_root", data_root], log)
+                  "--data_root", data_root, *extra], log)
+
+
+def cost_cell(row: str, data_root: str, expe: Path, out: Path) -> dict:
+    """One epoch of the TSLM in `row`'s setting on the small task set; its costs per question."""
+    data = expe / "cost_data"
+    make_data(data, data_root, ROOT / expe / "cost_make_data.log", COST_TASKS)
+    folder = expe / f"cost__{safe_name(row)}"
+    cell_flags = ["--rs_data", str(data), "--seed", "1", "--epochs", "1", *ROWS[EXPLAINER], *COST_ROWS[row],
+                  "--expe_dir", str(folder)]
+    log = ROOT / folder / "bench.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags], log)
+    (result,) = (ROOT / folder / "results" / "reasoning").glob("*.json")
+    res = json.loads(result.read_text())
+    lines = lambda split: sum(1 for _ in open(ROOT / data / f"{split}.jsonl"))
+    train_s = res["training"]["history"][0]["seconds"] / training_questions(lines("train"))
+    record = {"row": row, "flags": cell_flags, "git_commit": res["git_commit"], "wall_seconds": wall,
+              "peak_gb": peak_gb, "parameters": res["training"]["parameters"], "train_s_per_question": train_s,
+              "answer_s_per_question": res["scores"]["test"]["seconds"] / (lines("test") * len(QUESTION_TYPES)),
+              "grid_epoch_hours": train_s * training_questions(Config().rs_n_train) / 3600}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"cost__{safe_name(row)}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def cost_row(row: str, recs: list[dict]) -> str:
+    (r,) = recs
+    p = r["parameters"]
+    return (f"| {row} | {p['trainable']:,} / {p['total']:,} | {r['train_s_per_question']:.2f} | "
+            f"{r['grid_epoch_hours']:.2f} | {r['answer_s_per_question']:.2f} | {r['peak_gb']:.2f} |")
+
+
+def cost_table(records: list[dict]) -> str:
+    head = ["setting", "trainable / total parameters", "training s / question", "an epoch of the grid's tasks (h)",
+            "answering s / question", "peak GB"]
+    return grouped_table(head, records, "row", COST_ROWS, cost_row)
 
 
 def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path) -> dict:
@@ -181,8 +239,13 @@ def table(records: list[dict], split: str) -> str:
 
 
 def write_report(out: Path, doc: Path) -> None:
-    records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json")) if not p.name.startswith("explain__")]
+    records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))
+               if not p.name.startswith(("explain__", "cost__"))]
     explained = [json.loads(p.read_text()) for p in sorted(out.glob("explain__*.json"))]
+    costs = [json.loads(p.read_text()) for p in sorted(out.glob("cost__*.json"))]
+    rewrite_block(doc, "reasoning-cost", "\n".join([
+        f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --full_cost` measured this table "
+        f"(code at {', '.join(sorted({r['git_commit'][:7] for r in costs})) or '-'}).", "", cost_table(costs)]))
     rewrite_block(doc, "reasoning-explain", "\n".join([
         f"`python scripts/bench_reasoning.py --report_only` wrote this table from {len(explained)} cells (code at "
         f"{', '.join(sorted({r['git_commit'][:7] for r in explained})) or '-'}).", "", explain_table(explained)]))
@@ -221,9 +284,19 @@ def main() -> None:
     parser.add_argument("--report_only", action="store_true", help="rewrite the tables from the cells run so far")
     parser.add_argument("--explain", action="store_true", help="after the grid: the trained TSLM explains the "
                         "alarms of STAMP's detector on synthetic data and SMD machine-1-2")
+    parser.add_argument("--full_cost", action="store_true", help="only: time one epoch of the TSLM at the default "
+                        "and the full size (30 layers, LoRA), float32 and bfloat16, on a small task set")
     args = parser.parse_args()
     data = args.expe_dir / "data"
-    if not args.report_only:
+    if args.full_cost:
+        for row in COST_ROWS:
+            if (args.out / f"cost__{safe_name(row)}.json").is_file():
+                continue
+            print(f"cost: {row}", flush=True)
+            rec = cost_cell(row, args.data_root, args.expe_dir, args.out)
+            print(f"    training {rec['train_s_per_question']:.2f} s / question, answering "
+                  f"{rec['answer_s_per_question']:.2f} s / question", flush=True)
+    elif not args.report_only:
         make_data(data, args.data_root, ROOT / args.expe_dir / "make_data.log")
         if args.estimate:
             estimate(data, args.expe_dir)

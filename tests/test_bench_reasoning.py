@@ -19,7 +19,7 @@ def split_scores(acc: float) -> dict:
 def test_llm_controls_run_one_seed_and_every_cell_has_its_own_folder():
     cells = br.cells(None, None)
     assert sum(r in br.LLM_CONTROLS for r, _ in cells) == len(br.LLM_CONTROLS)
-    assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 4 * 3 + 3
+    assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 5 * 3 + 3
     f = br.flags("majority", 2, Path("d"), Path("e"))
     assert f[f.index("--expe_dir") + 1] == str(Path("e") / "majority__seed2")
     assert br.trained("encoder + linear head (no LLM)") and not br.trained("SmolLM2 reads the numbers, zero-shot")
@@ -33,7 +33,8 @@ def report_of(tmp_path: Path, cells: dict[str, dict]) -> str:
         (out / name).write_text(json.dumps(rec))
     doc = tmp_path / "R.md"
     doc.write_text("a\n<!-- reasoning-grid:start -->\n<!-- reasoning-grid:end -->\nb\n"
-                   "<!-- reasoning-explain:start -->\n<!-- reasoning-explain:end -->\n")
+                   "<!-- reasoning-explain:start -->\n<!-- reasoning-explain:end -->\n"
+                   "<!-- reasoning-cost:start -->\n<!-- reasoning-cost:end -->\n")
     br.write_report(out, doc)
     return doc.read_text()
 
@@ -71,3 +72,13 @@ def test_explain_skips_a_seed_whose_reasoner_is_not_on_this_machine(tmp_path, ca
 def test_a_missing_doc_is_refused_in_one_line(tmp_path):
     with pytest.raises(UserError, match="no such file to write the tables into"):
         br.write_report(tmp_path, tmp_path / "missing.md")
+
+
+def test_the_cost_table_gives_each_setting_per_question_and_per_grid_epoch(tmp_path):
+    assert br.training_questions(20) == 72 and br.training_questions(2100) == 7560
+    rec = {"row": "all 30 layers, LoRA r=8, float32", "flags": [], "git_commit": "1234567abc", "wall_seconds": 9.0,
+           "peak_gb": 3.25, "parameters": {"trainable": 1000, "total": 135000}, "train_s_per_question": 2.0,
+           "answer_s_per_question": 0.5, "grid_epoch_hours": 2.0 * 7560 / 3600}
+    text = report_of(tmp_path, {"cost__x.json": rec})
+    assert "| all 30 layers, LoRA r=8, float32 | 1,000 / 135,000 | 2.00 | 4.20 | 0.50 | 3.25 |" in text
+    assert "(code at 1234567)" in text and "(0 cells, code at -)" in text   # cost cells stay out of the grid
