@@ -12,7 +12,7 @@ def record(group, dataset, row, horizon, percent, seed, mse, mae=0.5):
     cell = bf.Cell(group, dataset, row, horizon, percent, seed)
     return {"cell": cell.__dict__, "flags": cell.flags("data", Path("expe")), "wall_seconds": 10.0, "peak_gb": 1.0,
             "git_commit": "abcdef0123", "metrics": {"mse": mse, "mae": mae, "test_samples": 1},
-            "training": {"parameters": {"trainable": 10, "total": 100}, "seconds_per_epoch": 2.0,
+            "training": {"parameters": {"trainable": 10, "total": 100}, "seconds_per_epoch": 2.0, "fit_seconds": 4.0,
                          "history": [{}, {}]}, "config": {}}
 
 
