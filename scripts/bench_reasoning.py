@@ -1,17 +1,21 @@
 """The reasoning grid: `reason.py train` for the time-series language model and every control,
 on one set of generated tasks, into docs/REASONING.md.
 
-    python scripts/bench_reasoning.py --data_root ../shared/datasets --estimate   # one timed epoch of each trained row
+    python scripts/bench_reasoning.py --data_root ../shared/datasets --estimate   # probes: the grid's cost, full size
     python scripts/bench_reasoning.py --data_root ../shared/datasets              # run (resumable), then the tables
     python scripts/bench_reasoning.py --report_only                               # the tables from the committed cells
     python scripts/bench_reasoning.py --data_root ../shared/datasets --explain    # the reasoner explains alarms
-    python scripts/bench_reasoning.py --data_root ../shared/datasets --full_cost  # default against full size
 
 `--explain` trains STAMP's detector (gat+ae) on the demo's synthetic data and on SMD
 machine-1-2, and scores it with `test.py --explain text` and each seed's trained TSLM (the
 grid's first row): the words about every alarm at the best-F1 threshold are checked against
 the segment the alarm overlaps (its kind on the synthetic data, its responsible features on
 both), one cell per (data, reasoner seed) in `<out>/explain__*.json`.
+
+`--estimate` runs every row, and the TSLM at full size (all 30 layers, LoRA r=8), once on a
+small task set (20 training series, 8 per evaluation split; one epoch where it trains), each in
+its own process. `<out>/probe__*.json` records seconds per question of each part of a run; the
+tables project a grid cell from them and compare the default with the full size.
 
 The tasks are written once (`reason.py make-data --seed 1`, 2,100 training series and 350 each
 for test and held-out, 96 steps x 3 channels) under the grid's expe folder. Every cell
@@ -65,9 +69,8 @@ def stem(row: str, seed: int) -> str:
     return f"{safe_name(row)}__seed{seed}"
 
 
-def flags(row: str, seed: int, data: Path, expe: Path, prefix: str = "") -> list[str]:
-    return ["--rs_data", str(data), "--seed", str(seed), *COMMON, *ROWS[row], "--expe_dir",
-            str(expe / (prefix + stem(row, seed)))]
+def flags(row: str, seed: int, data: Path, expe: Path) -> list[str]:
+    return ["--rs_data", str(data), "--seed", str(seed), *COMMON, *ROWS[row], "--expe_dir", str(expe / stem(row, seed))]
 
 
 def trained(row: str) -> bool:
@@ -83,76 +86,107 @@ EXPLAIN_DATA = {   # name -> (data flags, run.py's training flags)
 }
 
 
-# What the default and the full-size setting cost: one epoch of the TSLM on a small task set
-# (COST_TASKS), in training seconds per question and answering seconds per question.
-COST_ROWS = {
-    "6 layers, frozen, float32 (the grid's)": [],
-    "6 layers, frozen, bfloat16": ["--llm_dtype", "bfloat16"],
-    "all 30 layers, LoRA r=8, float32": ["--llm_layers", "30", "--llm_lora_r", "8"],
-    "all 30 layers, LoRA r=8, bfloat16": ["--llm_layers", "30", "--llm_lora_r", "8", "--llm_dtype", "bfloat16"],
-}
-COST_TASKS = ["--rs_n_train", "20", "--rs_n_eval", "8"]   # 18 training series (72 questions), 8 per eval split
-
-
-def training_questions(n_series: int) -> int:
-    """Questions trained on per epoch: the series not held back for validation, each asked every type."""
-    return (n_series - max(1, int(n_series * VAL_SHARE))) * len(QUESTION_TYPES)
-
-
 def make_data(data: Path, data_root: str, log: Path, extra: list[str] = ()) -> None:
     if not (ROOT / data / "heldout.jsonl").is_file():
         measured([sys.executable, "reason.py", "make-data", "--rs_data", str(data), "--seed", "1",
                   "--data_root", data_root, *extra], log)
 
 
-def cost_cell(row: str, data_root: str, expe: Path, out: Path) -> dict:
-    """One epoch of the TSLM in `row`'s setting on the small task set; its costs per question."""
-    data = expe / "cost_data"
-    make_data(data, data_root, ROOT / expe / "cost_make_data.log", COST_TASKS)
-    folder = expe / f"cost__{safe_name(row)}"
-    cell_flags = ["--rs_data", str(data), "--seed", "1", "--epochs", "1", *ROWS[EXPLAINER], *COST_ROWS[row],
-                  "--expe_dir", str(folder)]
-    log = ROOT / folder / "bench.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags], log)
-    (result,) = (ROOT / folder / "results" / "reasoning").glob("*.json")
+# The estimate and the cost table: one probe per row, and per full-size setting, on a small task set
+# (PROBE_TASKS); each records seconds per question of every part of a run.
+PROBE_TASKS = ["--rs_n_train", "20", "--rs_n_eval", "8"]   # 18 training series (72 questions), 8 per eval split
+FULL_SIZE = {   # the TSLM at full size: every layer of SmolLM2, LoRA r=8
+    "TSLM, all 30 layers, LoRA r=8": ["--llm_layers", "30", "--llm_lora_r", "8"],
+    "TSLM, all 30 layers, LoRA r=8, LLM in bf16": ["--llm_layers", "30", "--llm_lora_r", "8", "--llm_dtype", "bfloat16"],
+}
+COST_ROWS = (EXPLAINER, "TSLM, LLM in bf16", *FULL_SIZE)
+EPOCHS = int(COMMON[COMMON.index("--epochs") + 1])
+
+
+def questions(n_series: int, n_eval: int) -> dict[str, int]:
+    """Questions per part of a run on tasks of `n_series` training series and `n_eval` per eval split:
+    training and validation (the last VAL_SHARE of the series) per epoch, test and held-out."""
+    n_val = max(1, int(n_series * VAL_SHARE))
+    k = len(QUESTION_TYPES)
+    return {"train": (n_series - n_val) * k, "val": n_val * k, "test": n_eval * k, "heldout": n_eval * k}
+
+
+GRID_QUESTIONS = questions(Config().rs_n_train, Config().rs_n_eval)
+
+
+def probe_flags(name: str, data: Path, expe: Path) -> list[str]:
+    """A grid row's flags, or the TSLM's with a full-size setting, at one epoch where it trains."""
+    model = ROWS[name] if name in ROWS else ROWS[EXPLAINER] + FULL_SIZE[name]
+    one_epoch = ["--epochs", "1"] if name not in ROWS or trained(name) else []
+    return ["--rs_data", str(data), "--seed", "1", *COMMON, *model, *one_epoch,
+            "--expe_dir", str(expe / f"probe__{safe_name(name)}")]
+
+
+def probe_cell(name: str, data_root: str, expe: Path, out: Path) -> dict:
+    """Run `name` once on the probe tasks; seconds per question of training, validation, answering
+    and the grounding checks, and the rest of the run (loading, saving) in seconds."""
+    data = expe / "probe_data"
+    make_data(data, data_root, ROOT / expe / "probe_make_data.log", PROBE_TASKS)
+    cell_flags = probe_flags(name, data, expe)
+    folder = ROOT / cell_flags[-1]
+    folder.mkdir(parents=True, exist_ok=True)
+    wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags], folder / "bench.log")
+    (result,) = (folder / "results" / "reasoning").glob("*.json")
     res = json.loads(result.read_text())
     lines = lambda split: sum(1 for _ in open(ROOT / data / f"{split}.jsonl"))
-    train_s = res["training"]["history"][0]["seconds"] / training_questions(lines("train"))
-    record = {"row": row, "flags": cell_flags, "git_commit": res["git_commit"], "wall_seconds": wall,
-              "peak_gb": peak_gb, "parameters": res["training"]["parameters"], "train_s_per_question": train_s,
-              "answer_s_per_question": res["scores"]["test"]["seconds"] / (lines("test") * len(QUESTION_TYPES)),
-              "grid_epoch_hours": train_s * training_questions(Config().rs_n_train) / 3600}
+    q = questions(lines("train"), lines("test"))
+    history, test, held = res["training"]["history"], res["scores"]["test"], res["scores"]["heldout"]
+    fit_s = res["training"]["fit_seconds"]
+    record = {"row": name, "flags": cell_flags, "git_commit": res["git_commit"], "wall_seconds": wall,
+              "peak_gb": peak_gb, "parameters": res["training"]["parameters"], "questions": q,
+              "train_s_per_question": history[0]["seconds"] / q["train"] if history else None,
+              "val_s_per_question": history[0]["val_seconds"] / q["val"] if history else None,
+              "fit_seconds": fit_s,
+              "answer_s_per_question": (test["seconds"] + held["seconds"]) / (q["test"] + q["heldout"]),
+              "grounding_s_per_question": test["grounding_seconds"] / q["test"],
+              "rest_seconds": wall - fit_s - test["seconds"] - held["seconds"] - test["grounding_seconds"]}
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"cost__{safe_name(row)}.json").write_text(json.dumps(record, indent=1) + "\n")
+    (out / f"probe__{safe_name(name)}.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
+
+
+def epoch_seconds(probe: dict, q: dict[str, int] = GRID_QUESTIONS) -> float:
+    """One epoch of training and validation on tasks with `q` questions, at the probe's pace."""
+    return q["train"] * probe["train_s_per_question"] + q["val"] * probe["val_s_per_question"]
+
+
+def projected_seconds(probe: dict, q: dict[str, int] = GRID_QUESTIONS) -> float:
+    """A grid cell's CPU seconds at the probe's pace: EPOCHS epochs (a row that fits at once: its fit
+    in proportion to the training questions), the answers, the grounding checks, the rest."""
+    fit = (EPOCHS * epoch_seconds(probe, q) if probe["train_s_per_question"] is not None
+           else probe["fit_seconds"] * q["train"] / probe["questions"]["train"])
+    return (fit + (q["test"] + q["heldout"]) * probe["answer_s_per_question"]
+            + q["test"] * probe["grounding_s_per_question"] + probe["rest_seconds"])
+
+
+def estimate_table(probes: list[dict]) -> str:
+    n_cells = {row: sum(1 for r, _ in cells(None, None) if r == row) for row in ROWS}
+    rows = [(p["row"], p) for p in probes if p["row"] in ROWS]
+    lines = [f"| {row} | {p['wall_seconds']:.0f} | {n_cells[row]} | {projected_seconds(p) / 3600:.2f} | "
+             f"{n_cells[row] * projected_seconds(p) / 3600:.2f} |" for row, p in rows]
+    total = sum(n_cells[row] * projected_seconds(p) for row, p in rows) / 3600
+    head = ["row", "probe run (s)", "cells", "projected h per cell", "projected h"]
+    return "\n".join(["| " + " | ".join(head) + " |", "|---" * len(head) + "|", *lines,
+                      f"| all ({len(rows)} of {len(ROWS)} rows probed) | | {sum(n_cells.values())} | | {total:.1f} |"]
+                     ) if rows else "(no probes yet)"
 
 
 def cost_row(row: str, recs: list[dict]) -> str:
-    (r,) = recs
-    p = r["parameters"]
-    return (f"| {row} | {p['trainable']:,} / {p['total']:,} | {r['train_s_per_question']:.2f} | "
-            f"{r['grid_epoch_hours']:.2f} | {r['answer_s_per_question']:.2f} | {r['peak_gb']:.2f} |")
+    p = recs[0]
+    n = p["parameters"]
+    return (f"| {row} | {n['trainable']:,} / {n['total']:,} | {p['train_s_per_question']:.2f} | "
+            f"{epoch_seconds(p) / 3600:.2f} | {p['answer_s_per_question']:.2f} | {p['peak_gb']:.2f} |")
 
 
-def cost_table(records: list[dict]) -> str:
+def cost_table(probes: list[dict]) -> str:
     head = ["setting", "trainable / total parameters", "training s / question", "an epoch of the grid's tasks (h)",
             "answering s / question", "peak GB"]
-    return grouped_table(head, records, "row", COST_ROWS, cost_row)
-
-
-def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path) -> dict:
-    cell_flags = flags(row, seed, data, expe)
-    log = ROOT / expe / stem(row, seed) / "bench.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags], log)
-    (result,) = (ROOT / expe / stem(row, seed) / "results" / "reasoning").glob("*.json")
-    res = json.loads(result.read_text())
-    record = {"row": row, "seed": seed, "flags": cell_flags, "wall_seconds": wall, "peak_gb": peak_gb,
-              "git_commit": res["git_commit"], "training": res["training"], "scores": res["scores"]}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stem(row, seed)}.json").write_text(json.dumps(record, indent=1) + "\n")
-    return record
+    return grouped_table(head, probes, "row", COST_ROWS, cost_row)
 
 
 def explain_cell(name: str, seed: int, data_root: str, expe: Path, out: Path) -> dict | None:
@@ -238,37 +272,42 @@ def table(records: list[dict], split: str) -> str:
     return grouped_table(head, records, "row", ROWS, lambda row, recs: grid_row(row, recs, split))
 
 
+def load(out: Path, prefix: str = "") -> list[dict]:
+    """The records in `out` whose file names start with `prefix` ("": the grid's cells)."""
+    return [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}*.json"))
+            if prefix or not p.name.startswith(("explain__", "probe__"))]
+
+
+def commits(records: list[dict]) -> str:
+    return ", ".join(sorted({r["git_commit"][:7] for r in records})) or "-"
+
+
 def write_report(out: Path, doc: Path) -> None:
-    records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))
-               if not p.name.startswith(("explain__", "cost__"))]
-    explained = [json.loads(p.read_text()) for p in sorted(out.glob("explain__*.json"))]
-    costs = [json.loads(p.read_text()) for p in sorted(out.glob("cost__*.json"))]
+    records, explained, probes = load(out), load(out, "explain__"), load(out, "probe__")
     rewrite_block(doc, "reasoning-cost", "\n".join([
-        f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --full_cost` measured this table "
-        f"(code at {', '.join(sorted({r['git_commit'][:7] for r in costs})) or '-'}).", "", cost_table(costs)]))
+        f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --estimate` measured these tables "
+        f"({len(probes)} probes, code at {commits(probes)}).", "", "### The grid's projected CPU time", "",
+        estimate_table(probes), "", "### The default against the full size", "", cost_table(probes)]))
     rewrite_block(doc, "reasoning-explain", "\n".join([
         f"`python scripts/bench_reasoning.py --report_only` wrote this table from {len(explained)} cells (code at "
-        f"{', '.join(sorted({r['git_commit'][:7] for r in explained})) or '-'}).", "", explain_table(explained)]))
-    commits = sorted({r["git_commit"][:7] for r in records})
+        f"{commits(explained)}).", "", explain_table(explained)]))
     rewrite_block(doc, "reasoning-grid", "\n".join([
         f"`python scripts/bench_reasoning.py --report_only` wrote these tables from the cells in "
         f"`{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}` ({len(records)} cells, code at "
-        f"{', '.join(commits) or '-'}).", "", "### In distribution (test split)", "", table(records, "test"), "",
+        f"{commits(records)}).", "", "### In distribution (test split)", "", table(records, "test"), "",
         "### Held out: larger magnitudes, longer segments, other backgrounds", "", table(records, "heldout")]))
 
 
-def estimate(data: Path, expe: Path) -> None:
-    """One epoch of each trained row on the grid's tasks; the grid's projected CPU time at 3 epochs."""
-    total = 0.0
-    for row in ROWS:
-        log = ROOT / expe / ("estimate__" + stem(row, 1)) / "bench.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        cmd = flags(row, 1, data, expe, "estimate__") + (["--epochs", "1"] if trained(row) else [])
-        wall, _ = measured([sys.executable, "reason.py", "train", *cmd], log)
-        n = sum(1 for r, _ in cells(None, None) if r == row)
-        total += n * wall * (3 if trained(row) else 1)   # an upper bound: loading and scoring counted 3 times
-        print(f"{row:40s}: one run of one epoch {wall:7.0f} s; {n} cells", flush=True)
-    print(f"the grid: at most {total / 3600:.1f} CPU hours (3 epochs a trained cell)")
+def probe_all(data_root: str, expe: Path, out: Path) -> None:
+    """A probe of every grid row and full-size setting not yet in `out` with the same flags."""
+    for name in (*ROWS, *FULL_SIZE):
+        path = out / f"probe__{safe_name(name)}.json"
+        if path.is_file() and json.loads(path.read_text())["flags"] == probe_flags(name, expe / "probe_data", expe):
+            continue
+        print(f"probe: {name}", flush=True)
+        rec = probe_cell(name, data_root, expe, out)
+        print(f"    {rec['wall_seconds']:.0f} s; a grid cell at this pace: {projected_seconds(rec) / 3600:.2f} h",
+              flush=True)
 
 
 @cli_main
@@ -280,27 +319,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "expe" / "results" / "bench_reasoning")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "REASONING.md")
     parser.add_argument("--expe_dir", type=Path, default=Path("expe") / "bench_reasoning")
-    parser.add_argument("--estimate", action="store_true", help="time one epoch of each row; print the grid's cost")
+    parser.add_argument("--estimate", action="store_true", help="probe every row and the full-size TSLM on a small "
+                        "task set (resumable); write the grid's projected cost and the cost table")
     parser.add_argument("--report_only", action="store_true", help="rewrite the tables from the cells run so far")
     parser.add_argument("--explain", action="store_true", help="after the grid: the trained TSLM explains the "
                         "alarms of STAMP's detector on synthetic data and SMD machine-1-2")
-    parser.add_argument("--full_cost", action="store_true", help="only: time one epoch of the TSLM at the default "
-                        "and the full size (30 layers, LoRA), float32 and bfloat16, on a small task set")
     args = parser.parse_args()
     data = args.expe_dir / "data"
-    if args.full_cost:
-        for row in COST_ROWS:
-            if (args.out / f"cost__{safe_name(row)}.json").is_file():
-                continue
-            print(f"cost: {row}", flush=True)
-            rec = cost_cell(row, args.data_root, args.expe_dir, args.out)
-            print(f"    training {rec['train_s_per_question']:.2f} s / question, answering "
-                  f"{rec['answer_s_per_question']:.2f} s / question", flush=True)
+    if args.estimate:
+        probe_all(args.data_root, args.expe_dir, args.out)
     elif not args.report_only:
         make_data(data, args.data_root, ROOT / args.expe_dir / "make_data.log")
-        if args.estimate:
-            estimate(data, args.expe_dir)
-            return
         todo = cells(args.rows, args.seeds)
         for i, (row, seed) in enumerate(todo, 1):
             path = args.out / f"{stem(row, seed)}.json"

@@ -74,11 +74,26 @@ def test_a_missing_doc_is_refused_in_one_line(tmp_path):
         br.write_report(tmp_path, tmp_path / "missing.md")
 
 
-def test_the_cost_table_gives_each_setting_per_question_and_per_grid_epoch(tmp_path):
-    assert br.training_questions(20) == 72 and br.training_questions(2100) == 7560
-    rec = {"row": "all 30 layers, LoRA r=8, float32", "flags": [], "git_commit": "1234567abc", "wall_seconds": 9.0,
-           "peak_gb": 3.25, "parameters": {"trainable": 1000, "total": 135000}, "train_s_per_question": 2.0,
-           "answer_s_per_question": 0.5, "grid_epoch_hours": 2.0 * 7560 / 3600}
-    text = report_of(tmp_path, {"cost__x.json": rec})
-    assert "| all 30 layers, LoRA r=8, float32 | 1,000 / 135,000 | 2.00 | 4.20 | 0.50 | 3.25 |" in text
-    assert "(code at 1234567)" in text and "(0 cells, code at -)" in text   # cost cells stay out of the grid
+def probe(row: str, train_s: float | None, **extra) -> dict:
+    return {"row": row, "flags": [], "git_commit": "1234567abc", "wall_seconds": 60.0, "peak_gb": 3.25,
+            "parameters": {"trainable": 1000, "total": 135000}, "questions": br.questions(20, 8),
+            "train_s_per_question": train_s, "val_s_per_question": 0.05 if train_s else None, "fit_seconds": 2.0,
+            "answer_s_per_question": 0.2, "grounding_s_per_question": 0.3, "rest_seconds": 10.0, **extra}
+
+
+def test_a_probe_projects_a_grid_cell_from_its_seconds_per_question():
+    assert br.questions(20, 8) == {"train": 72, "val": 8, "test": 32, "heldout": 32}
+    assert br.GRID_QUESTIONS == {"train": 7560, "val": 840, "test": 1400, "heldout": 1400}
+    answers = 2800 * 0.2 + 1400 * 0.3 + 10.0
+    assert br.projected_seconds(probe(br.EXPLAINER, 0.1)) == pytest.approx(3 * (756 + 42) + answers)
+    # a row that fits at once: its fit in proportion to the training questions
+    assert br.projected_seconds(probe("majority", None)) == pytest.approx(2.0 * 7560 / 72 + answers)
+
+
+def test_the_cost_tables_project_the_grid_and_set_the_default_beside_the_full_size(tmp_path):
+    full = next(iter(br.FULL_SIZE))
+    text = report_of(tmp_path, {"probe__a.json": probe(br.EXPLAINER, 0.1), "probe__b.json": probe(full, 2.0)})
+    assert f"| {full} | 1,000 / 135,000 | 2.00 | {(7560 * 2.0 + 840 * 0.05) / 3600:.2f} | 0.20 | 3.25 |" in text
+    assert f"| {br.EXPLAINER} | 60 | 3 | {br.projected_seconds(probe(br.EXPLAINER, 0.1)) / 3600:.2f} |" in text
+    assert "(2 probes, code at 1234567)" in text and "(0 cells, code at -)" in text   # probes stay out of the grid
+    assert "| all (1 of 8 rows probed) | | 18 |" in text

@@ -67,10 +67,10 @@ def fit(model: nn.Module, examples: list[Example], cfg, state_path: Path | None 
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        seconds = time.perf_counter() - t0
+        seconds, t0 = time.perf_counter() - t0, time.perf_counter()
         val_loss = mean_loss(model, val, cfg.rs_batch_size)
         improved = result.record({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
-                                  "seconds": seconds}, val_loss)
+                                  "seconds": seconds, "val_seconds": time.perf_counter() - t0}, val_loss)
         log.info("epoch %d: train loss %.4f | val loss %.4f | %.1fs%s", epoch, result.history[-1]["train_loss"],
                  val_loss, seconds, "  * best" if improved else "")
         keeper.after_epoch(result, improved)

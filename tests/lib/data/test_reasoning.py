@@ -107,6 +107,9 @@ def test_reason_py_trains_evaluates_and_answers_on_tiny_models(tiny_reasoner, tm
     assert set(out["scores"]) == {"test", "heldout"} and out["scores"]["test"]["kind_choice"]["n"] == 7
     assert out["scores"]["test"]["kind_choice"]["parse_failure"] == 0.0
     assert set(out["scores"]["test"]["grounding"]) == {"shuffled_accuracy", "removed_answered_none"}
+    # the timers scripts/bench_reasoning.py's probes read
+    assert out["scores"]["test"]["grounding_seconds"] > 0 and out["scores"]["heldout"]["seconds"] > 0
+    assert [set(h) >= {"seconds", "val_seconds"} for h in out["training"]["history"]] == [True, True]
     assert cli("reason.py", "eval", "--checkpoint", ck, "--expe_dir", expe).returncode == 0
     np.savetxt(tmp_path / "s.csv", np.random.default_rng(0).normal(size=(48, 2)), delimiter=",", header="a,b")
     asked = cli("reason.py", "ask", "--checkpoint", ck, "--series", str(tmp_path / "s.csv"))
