@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import cli_main  # noqa: E402
-from scripts.benchmark import fmt, mean_std, measured, present, rewrite_block  # noqa: E402
+from scripts.benchmark import fmt, machine, machines_line, mean_std, measured, present, rewrite_block  # noqa: E402
 
 DATASETS = ("ETTh1", "ETTh2")
 HORIZONS = (96, 192, 336, 720)
@@ -187,7 +187,8 @@ def run_cell(cell: Cell, data_root: str, out: Path, expe: Path) -> dict:
     (result_file,) = (ROOT / expe / cell.stem / "results" / "forecast").glob("*.json")
     result = json.loads(result_file.read_text())
     record = {"cell": cell.__dict__, "flags": flags, "wall_seconds": wall, "peak_gb": peak_gb,
-              "git_commit": result["git_commit"], "metrics": result["metrics"], "training": result["training"],
+              "git_commit": result["git_commit"], "machine": machine(), "metrics": result["metrics"],
+              "training": result["training"],
               "config": result["config"]}
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{cell.stem}.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -304,7 +305,7 @@ def report(records: list[dict]) -> str:
         "other hardware than these 2 CPU cores, beside our training (s) column.", "",
         "### Ablations: LLM-PS with one thing changed, few-shot ETTh1-96 (`ablations`)", "",
         detail_table(cells, "ablations", [UNCHANGED, *ABLATIONS], ("ETTh1",), (96,), 10), "",
-        f"{len(records)} cells, code at {', '.join(commits) or '-'}.",
+        f"{len(records)} cells, code at {', '.join(commits) or '-'}; timed on {machines_line(records)}.",
     ])
 
 
@@ -339,7 +340,8 @@ def time_probes(data_root: str, expe: Path) -> dict:
         run = json.loads(result.read_text())
         h = run["training"]["history"][0]
         probes[row] = [h["seconds"] * 100 / percent, h["val_seconds"], wall - h["seconds"] - h["val_seconds"]]
-    return {"probes": probes, "git_commit": run["git_commit"], "timed_on": time.strftime("%Y-%m-%d")}
+    return {"probes": probes, "git_commit": run["git_commit"], "timed_on": time.strftime("%Y-%m-%d"),
+            "machine": machine()}
 
 
 def project(probes: dict, cells: list[Cell]) -> dict[str, float]:
@@ -362,7 +364,8 @@ def estimate(args: argparse.Namespace) -> None:
         ESTIMATE_FILE.parent.mkdir(parents=True, exist_ok=True)
         ESTIMATE_FILE.write_text(json.dumps(time_probes(args.data_root, args.expe_dir), indent=1) + "\n")
     saved = json.loads(ESTIMATE_FILE.read_text())
-    print(f"probes timed on {saved['timed_on']} at {saved['git_commit'][:7]} ({where(ESTIMATE_FILE)}):")
+    print(f"probes timed on {saved['timed_on']} at {saved['git_commit'][:7]}, on {saved.get('machine', 'a machine not recorded')} "
+          f"({where(ESTIMATE_FILE)}):")
     for (row, percent) in PROBES:
         train, val, rest = saved["probes"][row]
         print(f"  {row:9s} {percent:3d} %: training {train * percent / 100:7.1f} s, validation {val:6.1f} s, "

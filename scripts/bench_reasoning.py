@@ -36,7 +36,7 @@ from lib.config import Config  # noqa: E402
 from lib.data.reasoning import QUESTION_TYPES  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
 from lib.train.reasoning import VAL_SHARE  # noqa: E402
-from scripts.benchmark import FULL, fmt, mean_std, measured, rewrite_block  # noqa: E402
+from scripts.benchmark import FULL, fmt, machine, machines_line, mean_std, measured, rewrite_block  # noqa: E402
 
 ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
     "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm"],
@@ -92,6 +92,21 @@ def make_data(data: Path, data_root: str, log: Path, extra: list[str] = ()) -> N
                   "--data_root", data_root, *extra], log)
 
 
+def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path) -> dict:
+    cell_flags = flags(row, seed, data, expe)
+    log = ROOT / expe / stem(row, seed) / "bench.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags], log)
+    (result,) = (ROOT / expe / stem(row, seed) / "results" / "reasoning").glob("*.json")
+    res = json.loads(result.read_text())
+    record = {"row": row, "seed": seed, "flags": cell_flags, "wall_seconds": wall, "peak_gb": peak_gb,
+              "git_commit": res["git_commit"], "machine": machine(),
+              "training": res["training"], "scores": res["scores"]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem(row, seed)}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
 # The estimate and the cost table: one probe per row, and per full-size setting, on a small task set
 # (PROBE_TASKS); each records seconds per question of every part of a run.
 PROBE_TASKS = ["--rs_n_train", "20", "--rs_n_eval", "8"]   # 18 training series (72 questions), 8 per eval split
@@ -137,7 +152,7 @@ def probe_cell(name: str, data_root: str, expe: Path, out: Path) -> dict:
     q = questions(lines("train"), lines("test"))
     history, test, held = res["training"]["history"], res["scores"]["test"], res["scores"]["heldout"]
     fit_s = res["training"]["fit_seconds"]
-    record = {"row": name, "flags": cell_flags, "git_commit": res["git_commit"], "wall_seconds": wall,
+    record = {"row": name, "flags": cell_flags, "git_commit": res["git_commit"], "machine": machine(), "wall_seconds": wall,
               "peak_gb": peak_gb, "parameters": res["training"]["parameters"], "questions": q,
               "train_s_per_question": history[0]["seconds"] / q["train"] if history else None,
               "val_s_per_question": history[0]["val_seconds"] / q["val"] if history else None,
@@ -210,7 +225,7 @@ def explain_cell(name: str, seed: int, data_root: str, expe: Path, out: Path) ->
     if "words_scores" not in res["root_cause"]:
         raise UserError(f"{result}: test.py wrote no words_scores (does {name} have labelled segments?)")
     record = {"data": name, "seed": seed, "flags": {"run": [*common, *train_flags], "test": test_flags},
-              "git_commit": res["git_commit"], "test_wall_seconds": wall, "test_peak_gb": peak,
+              "git_commit": res["git_commit"], "machine": machine(), "test_wall_seconds": wall, "test_peak_gb": peak,
               "detector": {"f1_pa": res["metrics"]["f1"], "threshold": res["metrics"]["threshold"],
                            **{k: v for k, v in res["root_cause"].items() if k.startswith("hitrate")}},
               "words_scores": res["root_cause"]["words_scores"]}
@@ -279,7 +294,8 @@ def load(out: Path, prefix: str = "") -> list[dict]:
 
 
 def commits(records: list[dict]) -> str:
-    return ", ".join(sorted({r["git_commit"][:7] for r in records})) or "-"
+    """The records' commits, and the machines their timings come from."""
+    return (", ".join(sorted({r["git_commit"][:7] for r in records})) or "-") + f"; timed on {machines_line(records)}"
 
 
 def write_report(out: Path, doc: Path) -> None:

@@ -23,10 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shlex
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -170,6 +172,23 @@ def cell_flags(cell: Cell, proto: Protocol, data_root: str, expe: Path) -> tuple
 
 
 # ---- running -----------------------------------------------------------------------------------
+def machine() -> str:
+    """This CPU in a few words: its model, cores, widest vector unit and bf16 support. Timings on
+    machines that differ here are not comparable (bf16 without hardware support is slower)."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    field = lambda name: next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith(name)), "")
+    flags = set(field("flags").split())
+    vector = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "no avx2"
+    bf16 = " with bf16" if flags & {"avx512_bf16", "amx_bf16"} else ""
+    return f"{field('model name') or platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores, {vector}{bf16}"
+
+
+def machines_line(records: list[dict]) -> str:
+    """Which machines the records' timings come from, with how many cells each."""
+    counts = Counter(r.get("machine", "not recorded") for r in records)
+    return "; ".join(f"{m} ({n} cells)" for m, n in sorted(counts.items())) or "-"
+
+
 def measured(cmd: list[str], log: Path) -> tuple[float, float]:
     """Run `cmd` (output appended to `log`); its wall seconds and peak resident memory in GB."""
     with log.open("a") as out:
@@ -207,7 +226,8 @@ def run_cell(cell: Cell, proto: Protocol, data_root: str, expe_root: Path) -> di
     _, test_gb = measured([sys.executable, "test.py", *test_flags], log)
     result = json.loads(next((expe / "results").glob("*.json")).read_text())
     return {"cell": cell.__dict__, "protocol_version": PROTOCOL_VERSION, "flags": {"run": train_flags, "test": test_flags},
-            "git_commit": result["git_commit"], "config": result["config"], "trained_epoch": result["trained_epoch"],
+            "git_commit": result["git_commit"], "machine": machine(), "config": result["config"],
+            "trained_epoch": result["trained_epoch"],
             "metrics": {**metrics_of(result), "epoch1": float(result["trained_epoch"] == 1),
                         "pred_mae": result["test_errors"]["pred_mae"], "train_s": train_s,
                         "windows_per_s": result["inference"]["windows_per_s"],
@@ -479,7 +499,8 @@ def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str,
     title = "Results" if grid == "main" else "Ablations: does the LLM matter?"
     text = [f"# {title}", "", "Regenerate (resumable; cells already run are kept):", "", "```bash", command, "```", "",
             "## Protocol", "", proto.note, "",
-            f"{len(records)} cells; code at commit(s) {code_commits(records)}. Mean ± sample std over the "
+            f"{len(records)} cells; code at commit(s) {code_commits(records)}; timed on {machines_line(records)}. "
+            "Mean ± sample std over the "
             "seeds listed; train s is wall time of `run.py` (model loading and validation included), "
             "windows/s is `test.py`'s scoring rate, peak GB the larger resident set of the two processes. "
             "PA-F1, P, R: STAMP's protocol (best threshold searched on the test labels, point adjustment, "

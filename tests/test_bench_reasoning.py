@@ -47,7 +47,7 @@ def test_the_tables_average_seeds(tmp_path):
             "scores": {"test": split_scores(acc), "heldout": split_scores(acc / 2)}}
         for seed, acc in ((1, 0.5), (2, 0.7))})
     line = next(l for l in text.splitlines() if l.startswith("| majority | 2 | 0.600 ± 0.141"))
-    assert "0.140" in line and "0.900" in line and "(2 cells, code at abc1234)" in text
+    assert "0.140" in line and "0.900" in line and "(2 cells, code at abc1234; timed on not recorded (2 cells))" in text
 
 
 def test_the_explain_table_averages_reasoner_seeds_and_keeps_explain_cells_out_of_the_grid(tmp_path):
@@ -59,7 +59,7 @@ def test_the_explain_table_averages_reasoner_seeds_and_keeps_explain_cells_out_o
             "data": "synthetic", "seed": seed, "git_commit": "fedcba9876", "test_wall_seconds": 4.0,
             "words_scores": words(acc)}
         for seed, acc in ((1, 0.5), (2, 1.0))})
-    assert "(0 cells, code at -)" in text and "from 2 cells (code at fedcba9)" in text
+    assert "(0 cells, code at -; timed on -)" in text and "from 2 cells (code at fedcba9; timed on" in text
     line = next(l for l in text.splitlines() if l.startswith("| synthetic | 2 | 10 ± 0 | 8 ± 0 |"))
     assert "0.75 ± 0.35 | spike 0.75 ± 0.35 | 0.25 ± 0.00 | 0.50" in line
 
@@ -95,5 +95,45 @@ def test_the_cost_tables_project_the_grid_and_set_the_default_beside_the_full_si
     text = report_of(tmp_path, {"probe__a.json": probe(br.EXPLAINER, 0.1), "probe__b.json": probe(full, 2.0)})
     assert f"| {full} | 1,000 / 135,000 | 2.00 | {(7560 * 2.0 + 840 * 0.05) / 3600:.2f} | 0.20 | 3.25 |" in text
     assert f"| {br.EXPLAINER} | 60 | 3 | {br.projected_seconds(probe(br.EXPLAINER, 0.1)) / 3600:.2f} |" in text
-    assert "(2 probes, code at 1234567)" in text and "(0 cells, code at -)" in text   # probes stay out of the grid
+    assert "(2 probes, code at 1234567; timed on" in text and "(0 cells, code at -; timed on -)" in text   # probes stay out of the grid
     assert "| all (1 of 8 rows probed) | | 18 |" in text
+
+
+def fake_reason_py(tmp_path: Path, monkeypatch) -> list[list[str]]:
+    """Stand in for `reason.py` runs: write the result JSON a run would write (and the task files
+    for make-data), under tmp_path as the repository root; the commands it was given."""
+    calls: list[list[str]] = []
+
+    def run(cmd, log):
+        calls.append(cmd)
+        arg = lambda name: cmd[cmd.index(name) + 1]
+        if cmd[2] == "make-data":
+            for split, n in (("train", 20), ("test", 8), ("heldout", 8)):
+                (tmp_path / arg("--rs_data")).mkdir(parents=True, exist_ok=True)
+                (tmp_path / arg("--rs_data") / f"{split}.jsonl").write_text("{}\n" * n)
+            return 1.0, 0.1
+        scores = {"test": {**split_scores(0.5), "seconds": 6.4, "grounding_seconds": 3.2},
+                  "heldout": {**split_scores(0.4), "seconds": 6.4}}
+        result = {"git_commit": "abc1234", "scores": scores, "training": {
+            "history": [{"seconds": 7.2, "val_seconds": 0.8}], "fit_seconds": 9.0,
+            "parameters": {"trainable": 5, "total": 9}}}
+        folder = tmp_path / arg("--expe_dir") / "results" / "reasoning"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "r.json").write_text(json.dumps(result))
+        return 30.0, 1.5
+
+    monkeypatch.setattr(br, "ROOT", tmp_path)
+    monkeypatch.setattr(br, "measured", run)
+    return calls
+
+
+def test_a_grid_cell_and_a_probe_read_what_reason_py_writes(tmp_path, monkeypatch):
+    calls = fake_reason_py(tmp_path, monkeypatch)
+    cell = br.run_cell("majority", 2, Path("data"), Path("expe"), tmp_path / "out")
+    assert cell["scores"]["test"]["kind_choice"]["accuracy"] == 0.5 and cell["machine"]
+    rec = br.probe_cell(br.EXPLAINER, "root", Path("expe"), tmp_path / "out")
+    assert calls[1][2] == "make-data" and "--rs_n_train" in calls[1] and calls[2][-4:-2] == ["--epochs", "1"]
+    assert rec["train_s_per_question"] == pytest.approx(7.2 / 72) and rec["val_s_per_question"] == pytest.approx(0.1)
+    assert rec["answer_s_per_question"] == pytest.approx(0.2) and rec["grounding_s_per_question"] == pytest.approx(0.1)
+    assert rec["rest_seconds"] == pytest.approx(30.0 - 9.0 - 6.4 - 6.4 - 3.2)
+    assert json.loads((tmp_path / "out" / f"probe__{br.safe_name(br.EXPLAINER)}.json").read_text()) == rec

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from lib.data.checks import carry_forward
-from lib.data.imputation import evenly_spaced, standard_stats, to_windows
 from lib.data.types import RawData
 from lib.errors import UserError
 

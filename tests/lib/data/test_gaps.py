@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from lib.config import Config
-from lib.data import gaps
 from lib.data.imputation import standard_stats
 from model.imputers import IMPUTERS, llm4imp_filler
 
