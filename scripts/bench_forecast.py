@@ -5,20 +5,17 @@ mean ± std over seeds beside the published figures, into docs/FORECASTING.md.
     python scripts/bench_forecast.py --data_root ../shared/datasets              # run (resumable), then the tables
     python scripts/bench_forecast.py --report_only                               # the tables from the committed cells
 
-Groups (`--groups`):
-- `cheap`: naive, seasonal naive, DLinear (at its own rate and at the library's 1e-4), PatchTST;
-  ETTh1 and ETTh2; horizons 96/192/336/720; full training data; seeds 1-3 (one for the two naive
-  models, which have nothing random; PatchTST's seeds 2-3 at horizon 96 only);
-- `fewshot`: Time-LLM, LLM-PS, and DLinear and PatchTST beside them; 10 % of the training
-  windows; ETTh1 and ETTh2 at horizons 96 and 336; seeds 1-3;
-- `ablations`: LLM-PS with one thing changed at a time, few-shot ETTh1-96, seeds 1-3 (the
-  unchanged LLM-PS is the `fewshot` cell);
-- `full_llm`: Time-LLM and LLM-PS on all of ETTh1's training data, horizon 96, seed 1.
+Groups (`--groups`): `cheap` (naive, seasonal naive, DLinear at its own rate and at the library's
+1e-4, PatchTST; full training data; horizons 96/192/336/720), `fewshot` (DLinear, PatchTST,
+Time-LLM, LLM-PS on 10 % of the training windows; horizons 96 and 336), `ablations` (LLM-PS with
+one thing changed, few-shot ETTh1-96; the unchanged row is the `fewshot` cell) and `full_llm`
+(Time-LLM and LLM-PS on all of ETTh1's training data, horizon 96); ETTh1 and ETTh2 throughout.
 
-The LLM cells start with the bf16 comparison: Time-LLM and LLM-PS on few-shot ETTh1-96, seeds
-1-3, with the frozen LLM in float32 and in bfloat16. Every other LLM cell runs in bfloat16 if,
-for both models, the two means differ by no more than the larger seed std, in MSE and in MAE
-(`bf16_verdict`); else in float32. Until the comparison is complete those cells wait.
+The grid runs in two tiers (`tier1`, `tier2`). Tier 1 is sized to the 2-core CPU: every row and
+setting at seed 1; seeds 2-3 for DLinear and, few-shot, on ETTh1-96; the ablations at seed 1.
+Tier 2 follows as the CPU allows: the other seeds, the full-data LLM rows (seed 1), and the LLM
+rows with the frozen LLM in bfloat16 (few-shot ETTh1-96, seeds 1-3), whose comparison with
+float32 the report prints.
 
 Every cell runs in its own process (wall time and peak memory are its own) with its own
 `--expe_dir`, and writes `<out>/<cell>.json`; a rerun skips the cells already there with the
@@ -73,7 +70,8 @@ ABLATIONS = {   # row -> flags after LLM-PS's
     "one attention layer": ["--llm_one_attention", "True"],
 }
 DETERMINISTIC = ("naive", "seasonal naive")
-PATCHTST_ALL_SEEDS_AT = (96,)   # PatchTST's seeds 2-3 run at this horizon only (about 20 CPU min a cell)
+FEW_ROWS = ("DLinear", "PatchTST", "Time-LLM", "LLM-PS")
+FEW_HORIZONS = (96, 336)
 FULL_LLM_SEEDS = (1,)
 CHEAP = ("naive", "seasonal naive", "DLinear", "PatchTST", "DLinear (lr 1e-4)")
 
@@ -109,7 +107,6 @@ class Cell:
     horizon: int
     percent: int
     seed: int
-    base: str = "LLM-PS"   # an ablation's LLM-PS row (float32 or bf16), whose flags it changes
 
     @property
     def stem(self) -> str:
@@ -117,65 +114,71 @@ class Cell:
         return f"{self.group}__{self.dataset}_{self.horizon}_p{self.percent}__{safe}__seed{self.seed}"
 
     def flags(self, data_root: str, expe: Path) -> list[str]:
-        model = MODELS[self.base] + ABLATIONS[self.row] if self.group == "ablations" else MODELS[self.row]
+        model = MODELS["LLM-PS"] + ABLATIONS[self.row] if self.group == "ablations" else MODELS[self.row]
         return ["--data", self.dataset, "--data_root", data_root, "--seq_len", "96", "--pred_len", str(self.horizon),
                 "--percent", str(self.percent), "--seed", str(self.seed), *model,
                 "--expe_dir", str(expe / self.stem)]
 
 
-def comparison() -> list[Cell]:
-    """The bf16 comparison: Time-LLM and LLM-PS, float32 and bfloat16, few-shot ETTh1-96, seeds 1-3."""
-    return [Cell("fewshot", "ETTh1", row, 96, 10, s) for s in SEEDS for row in (*FLOAT_ROWS, *BF16_ROWS)]
-
-
-def bf16_verdict(records: list[dict]) -> dict | None:
-    """Whether bfloat16 changes the LLM rows' error beyond seed noise, from the comparison's cells:
-    {"bf16": bool, "lines": [...]}, or None while any of its cells is missing."""
+def bf16_comparison(records: list[dict]) -> list[str] | None:
+    """Whether bfloat16 changes the LLM rows' error beyond seed noise (the two means no further
+    apart than the larger seed std), and what it does to an epoch's time: one line per model and
+    metric, or None until both rows have every seed on few-shot ETTh1-96."""
     cells = by_cell(records)
-    lines, harmless = [], True
+    lines = []
     for f32, b16 in zip(FLOAT_ROWS, BF16_ROWS):
         a, b = cells.get(("fewshot", "ETTh1", f32, 96, 10), []), cells.get(("fewshot", "ETTh1", b16, 96, 10), [])
         if len(a) < len(SEEDS) or len(b) < len(SEEDS):
             return None
         for metric in ("mse", "mae"):
             (ma, sa, _), (mb, sb, _) = stat(a, metric), stat(b, metric)
-            ok = abs(ma - mb) <= max(sa, sb)
-            harmless &= ok
-            lines.append(f"{f32} {metric.upper()}: float32 {ma:.3f} ± {sa:.3f}, bfloat16 {mb:.3f} ± {sb:.3f}, "
-                         f"difference {abs(ma - mb):.3f} {'<=' if ok else '>'} the larger std {max(sa, sb):.3f}")
-    return {"bf16": harmless, "lines": lines}
+            lines.append(f"{f32} {metric.upper()}: float32 {ma:.3f} ± {sa:.3f}, bfloat16 {mb:.3f} ± {sb:.3f}: "
+                         f"{'within' if abs(ma - mb) <= max(sa, sb) else 'beyond'} seed noise")
+        speed = [mean_std([r["training"]["seconds_per_epoch"] for r in recs])[0] for recs in (a, b)]
+        lines.append(f"{f32} seconds per epoch: float32 {speed[0]:.0f}, bfloat16 {speed[1]:.0f} "
+                     f"(timed on {machines_line(a + b)})")
+    return lines
 
 
-def llm_rows(bf16: bool) -> tuple[str, str]:
-    """The (Time-LLM, LLM-PS) rows the LLM cells outside the comparison run."""
-    return BF16_ROWS if bf16 else FLOAT_ROWS
-
-
-def grid(groups: list[str], bf16: bool | None) -> list[Cell]:
-    """Every cell of the asked groups, cheap ones first; seeds outermost, so that a grid stopped
-    half-way has every horizon of its first seeds. Any LLM group starts with the bf16 comparison;
-    the other LLM cells follow once `bf16` (its verdict) is known, in the rows it chose."""
+def tier1(groups: list[str]) -> list[Cell]:
+    """The grid sized to the CPU: every row and setting at seed 1; seeds 2-3 where the published
+    few-shot figure and the ablations sit (ETTh1-96) and for DLinear; the ablations at seed 1."""
     cells: list[Cell] = []
     if "cheap" in groups:
         cells += [Cell("cheap", d, row, h, 100, s) for s in SEEDS for row in CHEAP for d in DATASETS for h in HORIZONS
-                  if s == SEEDS[0] or (row not in DETERMINISTIC and (row != "PatchTST" or h in PATCHTST_ALL_SEEDS_AT))]
+                  if s == SEEDS[0] or row.startswith("DLinear")]
     if "fewshot" in groups:
-        cells += [Cell("fewshot", d, row, h, 10, s) for s in SEEDS for row in ("DLinear", "PatchTST")
-                  for d in DATASETS for h in (96, 336)]
-    if not {"fewshot", "ablations", "full_llm"} & set(groups):
-        return cells
-    cells += comparison()
-    if bf16 is None:
-        return cells
-    timellm, ps = llm_rows(bf16)
-    if "fewshot" in groups:
-        cells += [Cell("fewshot", d, row, h, 10, s) for s in SEEDS for row in (timellm, ps) for d in DATASETS
-                  for h in (96, 336) if (d, h) != ("ETTh1", 96)]
+        cells += [Cell("fewshot", d, row, h, 10, s) for s in SEEDS for row in FEW_ROWS for d in DATASETS
+                  for h in FEW_HORIZONS if s == SEEDS[0] or (d, h) == ("ETTh1", 96)]
     if "ablations" in groups:
-        cells += [Cell("ablations", "ETTh1", row, 96, 10, s, ps) for s in SEEDS for row in ABLATIONS]
-    if "full_llm" in groups:
-        cells += [Cell("full_llm", "ETTh1", row, 96, 100, s) for s in FULL_LLM_SEEDS for row in (timellm, ps)]
+        cells += [Cell("ablations", "ETTh1", row, 96, 10, SEEDS[0]) for row in ABLATIONS]
     return cells
+
+
+def tier2(groups: list[str]) -> list[Cell]:
+    """What tier 1 leaves out, run after it as the CPU allows: the ablations' and the other
+    few-shot settings' seeds 2-3, PatchTST's seeds 2-3, the LLM rows on all of ETTh1's training
+    data, and the LLM rows with the frozen LLM in bfloat16 (few-shot ETTh1-96, seeds 1-3)."""
+    later = SEEDS[1:]
+    cells: list[Cell] = []
+    if "ablations" in groups:
+        cells += [Cell("ablations", "ETTh1", row, 96, 10, s) for s in later for row in ABLATIONS]
+    if "fewshot" in groups:
+        cells += [Cell("fewshot", d, row, h, 10, s) for s in later for row in FEW_ROWS for d in DATASETS
+                  for h in FEW_HORIZONS if (d, h) != ("ETTh1", 96)]
+    if "cheap" in groups:
+        cells += [Cell("cheap", d, "PatchTST", h, 100, s) for s in later for d in DATASETS for h in HORIZONS]
+    if "full_llm" in groups:
+        cells += [Cell("full_llm", "ETTh1", row, 96, 100, s) for s in FULL_LLM_SEEDS for row in FLOAT_ROWS]
+    if "fewshot" in groups:
+        cells += [Cell("fewshot", "ETTh1", row, 96, 10, s) for s in SEEDS for row in BF16_ROWS]
+    return cells
+
+
+def grid(groups: list[str]) -> list[Cell]:
+    """Every cell of the asked groups: tier 1, then tier 2; seeds outermost within each, so that a
+    grid stopped half-way has every setting of its first seeds."""
+    return tier1(groups) + tier2(groups)
 
 
 def run_cell(cell: Cell, data_root: str, out: Path, expe: Path) -> dict:
@@ -276,31 +279,25 @@ def detail_table(cells: dict, group: str, rows: list[str], datasets: tuple[str, 
     return "\n".join(head + lines) if lines else "(no cells yet)"
 
 
-def verdict_text(verdict: dict | None, records: list[dict]) -> str:
-    """The bf16 comparison's figures and what the grid did with them."""
-    if verdict is None:
-        done = sum(Cell(**r["cell"]) in comparison() for r in records)
-        return (f"The bf16 comparison has {done} of {len(comparison())} cells; the other LLM cells wait for it.")
-    choice = ("every other LLM cell runs the frozen LLM in bfloat16" if verdict["bf16"] else
-              "bfloat16 changes the error beyond seed noise: every LLM cell runs in float32")
-    return ("The bf16 comparison (few-shot ETTh1-96, seeds 1-3):\n\n" + "\n".join(f"- {l}" for l in verdict["lines"])
-            + f"\n\nSo {choice}.")
+def bf16_text(records: list[dict]) -> str:
+    lines = bf16_comparison(records)
+    if lines is None:
+        return "The bf16 comparison (tier 2) has not run yet."
+    return "The bf16 comparison (few-shot ETTh1-96, seeds 1-3):\n\n" + "\n".join(f"- {l}" for l in lines)
 
 
 def report(records: list[dict]) -> str:
     cells = by_cell(records)
-    verdict = bf16_verdict(records)
-    if verdict is not None:   # the unchanged LLM-PS of the ablation table is the few-shot cell the grid chose
-        cells[("ablations", "ETTh1", UNCHANGED, 96, 10)] = cells.get(
-            ("fewshot", "ETTh1", llm_rows(verdict["bf16"])[1], 96, 10), [])
+    # the unchanged LLM-PS of the ablation table is the few-shot cell
+    cells[("ablations", "ETTh1", UNCHANGED, 96, 10)] = cells.get(("fewshot", "ETTh1", "LLM-PS", 96, 10), [])
     commits = sorted({r["git_commit"][:7] for r in records})
     return "\n".join([
         "### Full training data, lookback 96 (`cheap`)", "", cheap_table(cells), "",
         "### Few-shot: the first 10 % of the training windows, lookback 96 (`fewshot`)", "",
-        verdict_text(verdict, records), "",
-        detail_table(cells, "fewshot", ["DLinear", "PatchTST", *FLOAT_ROWS, *BF16_ROWS], DATASETS, (96, 336), 10), "",
+        detail_table(cells, "fewshot", [*FEW_ROWS, *BF16_ROWS], DATASETS, FEW_HORIZONS, 10), "",
+        bf16_text(records), "",
         "### The LLM rows on all of ETTh1's training data, horizon 96, one seed (`full_llm`)", "",
-        detail_table(cells, "full_llm", [*FLOAT_ROWS, *BF16_ROWS], ("ETTh1",), (96,), 100), "",
+        detail_table(cells, "full_llm", list(FLOAT_ROWS), ("ETTh1",), (96,), 100), "",
         f"LLM-PS reports {LLM_PS_TRAIN_SECONDS} s of training for ETTh1 96 -> 96 on one RTX 4090 ({LLM_PS_LONG.split(',')[0]}): "
         "other hardware than these 2 CPU cores, beside our training (s) column.", "",
         "### Ablations: LLM-PS with one thing changed, few-shot ETTh1-96 (`ablations`)", "",
@@ -351,7 +348,7 @@ def project(probes: dict, cells: list[Cell]) -> dict[str, float]:
     for cell in cells:
         if cell.row in DETERMINISTIC:
             continue
-        model = cell.base if cell.group == "ablations" else cell.row
+        model = "LLM-PS" if cell.group == "ablations" else cell.row
         train_full, val, rest = probes[model.removesuffix(" (lr 1e-4)")]
         per_group[cell.group] = per_group.get(cell.group, 0.0) + 10 * (train_full * cell.percent / 100 + val) + rest
     return per_group
@@ -359,36 +356,30 @@ def project(probes: dict, cells: list[Cell]) -> dict[str, float]:
 
 def estimate(args: argparse.Namespace) -> None:
     """Print the probes (timed now with --retime or when none are saved, else the saved ones) and
-    the projected CPU hours of the whole grid and of the cells still to run."""
+    the projected CPU hours of each tier, whole and still to run."""
     if args.retime or not ESTIMATE_FILE.is_file():
         ESTIMATE_FILE.parent.mkdir(parents=True, exist_ok=True)
         ESTIMATE_FILE.write_text(json.dumps(time_probes(args.data_root, args.expe_dir), indent=1) + "\n")
     saved = json.loads(ESTIMATE_FILE.read_text())
-    print(f"probes timed on {saved['timed_on']} at {saved['git_commit'][:7]}, on {saved.get('machine', 'a machine not recorded')} "
-          f"({where(ESTIMATE_FILE)}):")
+    print(f"probes timed on {saved['timed_on']} at {saved['git_commit'][:7]}, on "
+          f"{saved.get('machine', 'a machine not recorded')} ({where(ESTIMATE_FILE)}):")
     for (row, percent) in PROBES:
         train, val, rest = saved["probes"][row]
-        print(f"  {row:9s} {percent:3d} %: training {train * percent / 100:7.1f} s, validation {val:6.1f} s, "
+        print(f"  {row:15s} {percent:3d} %: training {train * percent / 100:7.1f} s, validation {val:6.1f} s, "
               f"the rest {rest:6.1f} s")
-    print("CPU hours at most (10 epochs a cell), with the LLM cells after the comparison in float32 | in bf16:")
-    print(f"  {'group':10s} {'whole grid':>17s} {'still to run':>17s}")
-    columns = [project(saved["probes"], cells) for bf16 in (False, True)
-               for cells in (grid(args.groups, bf16), pending(args, undecided=bf16)[1])]
-    whole32, left32, whole16, left16 = columns
-    for group in whole32:
-        print(f"  {group:10s} {whole32[group] / 3600:7.1f} | {whole16[group] / 3600:5.1f}"
-              f" {left32.get(group, 0) / 3600:7.1f} | {left16.get(group, 0) / 3600:5.1f}")
-    print(f"  {'all':10s} {sum(whole32.values()) / 3600:7.1f} | {sum(whole16.values()) / 3600:5.1f}"
-          f" {sum(left32.values()) / 3600:7.1f} | {sum(left16.values()) / 3600:5.1f}")
+    _, todo = pending(args)
+    print("CPU hours at most (10 epochs a cell): tier, group, whole, still to run")
+    for n, cells in ((1, tier1(args.groups)), (2, tier2(args.groups))):
+        whole, left = project(saved["probes"], cells), project(saved["probes"], [c for c in cells if c in todo])
+        for group in whole:
+            print(f"  {n}  {group:10s} {whole[group] / 3600:6.1f} {left.get(group, 0) / 3600:6.1f}")
+        print(f"  {n}  {'all':10s} {sum(whole.values()) / 3600:6.1f} {sum(left.values()) / 3600:6.1f}")
 
 
-def pending(args: argparse.Namespace, undecided: bool | None = None) -> tuple[list[Cell], list[Cell]]:
-    """(the asked cells on data present, those of them still to run), the grid built with the bf16
-    verdict of the cells run so far (`undecided` in its place while there is none)."""
-    verdict = bf16_verdict(load(args.out))
-    cells = [c for c in grid(args.groups, undecided if verdict is None else verdict["bf16"])
-             if (not args.rows or c.row in args.rows) and (not args.seeds or c.seed in args.seeds)
-             and present(c.dataset, args.data_root)]
+def pending(args: argparse.Namespace) -> tuple[list[Cell], list[Cell]]:
+    """(the asked cells on data present, those of them still to run)."""
+    cells = [c for c in grid(args.groups) if (not args.rows or c.row in args.rows)
+             and (not args.seeds or c.seed in args.seeds) and present(c.dataset, args.data_root)]
 
     def done(c: Cell) -> bool:
         path = args.out / f"{c.stem}.json"
@@ -397,26 +388,20 @@ def pending(args: argparse.Namespace, undecided: bool | None = None) -> tuple[li
 
 
 def run_grid(args: argparse.Namespace) -> None:
-    """Run the pending cells one at a time, rebuilding the grid after each: the bf16 comparison's
-    last cell releases the LLM cells that wait for its verdict."""
+    """Run the pending cells one at a time, in the grid's order."""
     t0 = time.time()
     missing = sorted({d for d in DATASETS if not present(d, args.data_root)})
     if missing:
         print(f"skipped: {', '.join(missing)} not under {args.data_root}")
-    while True:
-        cells, todo = pending(args)
-        if not todo:
-            break
+    cells, todo = pending(args)
+    for i, cell in enumerate(todo):
         if args.max_hours and time.time() - t0 > args.max_hours * 3600:
-            print(f"--max_hours {args.max_hours} reached; {len(todo)} cells left")
+            print(f"--max_hours {args.max_hours} reached; {len(todo) - i} cells left")
             break
-        cell = todo[0]
-        print(f"[{len(cells) - len(todo) + 1}/{len(cells)}] {cell.stem}", flush=True)
+        print(f"[{len(cells) - len(todo) + i + 1}/{len(cells)}] {cell.stem}", flush=True)
         rec = run_cell(cell, args.data_root, args.out, args.expe_dir)
         print(f"    MSE {rec['metrics']['mse']:.4f}  MAE {rec['metrics']['mae']:.4f}  {rec['wall_seconds']:.0f} s",
               flush=True)
-    if bf16_verdict(load(args.out)) is None and {"fewshot", "ablations", "full_llm"} & set(args.groups):
-        print("the bf16 comparison is not complete: the LLM cells that wait for its verdict did not run")
 
 
 @cli_main

@@ -17,47 +17,51 @@ def record(group, dataset, row, horizon, percent, seed, mse, mae=0.5):
 
 
 def test_the_grid_has_distinct_cells_and_each_ablation_adds_its_flag_to_llm_ps():
-    cells = bf.grid(["cheap", "fewshot", "ablations", "full_llm"], bf16=True)
+    cells = bf.grid(["cheap", "fewshot", "ablations", "full_llm"])
     assert len({c.stem for c in cells}) == len(cells)
-    # per dataset: 2 naive rows x 4 horizons, 2 DLinear rows x 4 horizons x 3 seeds, PatchTST 4 + 2 x 1
-    assert sum(c.group == "cheap" for c in cells) == (2 * 4 + 2 * 4 * 3 + 4 + 2) * 2
+    # per dataset: 2 naive rows x 4 horizons, 2 DLinear rows x 4 horizons x 3 seeds, PatchTST 4 horizons x 3 seeds
+    assert sum(c.group == "cheap" for c in cells) == (2 * 4 + 2 * 4 * 3 + 4 * 3) * 2
     lora = next(c for c in cells if c.row == "LoRA r=8").flags("d", Path("e"))
     assert lora[lora.index("--model") + 1] == "llm_ps" and lora[-4:-2] == ["--llm_lora_r", "8"]
-    assert "bfloat16" in lora
     assert all("--percent" in c.flags("d", Path("e")) for c in cells)
     assert {c.seed for c in cells if c.group == "full_llm"} == {1}
     assert bf.UNCHANGED not in {c.row for c in cells}   # read from the few-shot cell, not run twice
 
 
-def test_llm_cells_wait_for_the_bf16_comparison_and_follow_its_verdict():
-    waiting = bf.grid(["ablations"], bf16=None)
-    assert waiting == bf.comparison() and len(waiting) == 12
-    f32 = bf.grid(["fewshot", "ablations", "full_llm"], bf16=False)
-    assert not {c.row for c in f32 if c not in bf.comparison()} & set(bf.BF16_ROWS)
-    assert all("bfloat16" not in c.flags("d", Path("e")) for c in f32 if c.group == "ablations")
+def test_tier_1_has_every_setting_at_seed_1_and_every_seed_where_the_comparisons_sit():
+    one, two = bf.tier1(["cheap", "fewshot", "ablations", "full_llm"]), bf.tier2(["cheap", "fewshot", "ablations",
+                                                                                   "full_llm"])
+    assert not set(one) & set(two)
+    few = {(c.row, c.dataset, c.horizon, c.seed) for c in one if c.group == "fewshot"}
+    assert len(few) == 4 * 2 * 2 + 4 * 2 and ("LLM-PS", "ETTh1", 96, 3) in few and ("LLM-PS", "ETTh2", 96, 2) not in few
+    assert {c.seed for c in one if c.group == "ablations"} == {1} and not any(c.group == "full_llm" for c in one)
+    assert {c.seed for c in one if c.row == "PatchTST" and c.group == "cheap"} == {1}
+    assert [c.row for c in two][-6:] == list(bf.BF16_ROWS) * 3   # the bf16 rows come last
+    assert all(not (set(c.row.split()) & {"(bf16)"}) or "bfloat16" in c.flags("d", Path("e")) for c in one + two)
 
 
 def comparison_records(shift: float) -> list[dict]:
-    """The comparison's 12 cells: float32 MSE 0.50/0.52/0.54 (std 0.02), bf16 the same + shift."""
+    """Few-shot ETTh1-96, float32 and bf16 LLM rows, seeds 1-3: float32 MSE 0.50/0.52/0.54 (std
+    0.02), bf16 the same + shift."""
     return [record("fewshot", "ETTh1", row, 96, 10, s, mse=0.48 + 0.02 * s + shift * (row in bf.BF16_ROWS))
             for s in bf.SEEDS for row in (*bf.FLOAT_ROWS, *bf.BF16_ROWS)]
 
 
-def test_the_bf16_verdict_is_none_until_complete_then_compares_the_gap_with_seed_noise():
+def test_the_bf16_comparison_waits_for_every_seed_then_sets_the_gap_against_seed_noise():
     recs = comparison_records(0.01)
-    assert bf.bf16_verdict(recs[:-1]) is None
-    assert bf.bf16_verdict(recs)["bf16"] is True
-    verdict = bf.bf16_verdict(comparison_records(0.05))
-    assert verdict["bf16"] is False and any("0.050 > the larger std 0.020" in l for l in verdict["lines"])
+    assert bf.bf16_comparison(recs[:-1]) is None
+    assert "LLM-PS MSE: float32 0.520 ± 0.020, bfloat16 0.530 ± 0.020: within seed noise" in bf.bf16_comparison(recs)
+    assert "Time-LLM MSE: float32 0.520 ± 0.020, bfloat16 0.570 ± 0.020: beyond seed noise" in \
+        bf.bf16_comparison(comparison_records(0.05))
 
 
-def test_the_ablation_table_reads_its_unchanged_row_from_the_chosen_few_shot_cells():
+def test_the_ablation_table_reads_its_unchanged_row_from_the_few_shot_cells():
     recs = comparison_records(0.01) + [record("ablations", "ETTh1", "no T2T", 96, 10, s, mse=0.7) for s in bf.SEEDS]
     text = bf.report(recs)
     ablations = text[text.index("### Ablations"):]
     unchanged = next(l for l in ablations.splitlines() if l.startswith(f"| ETTh1 | 96 | {bf.UNCHANGED} |"))
-    assert "| 3 | 0.530 ± 0.020 |" in unchanged and "0.586" in unchanged   # the bf16 cells, the paper's figure
-    assert "So every other LLM cell runs the frozen LLM in bfloat16." in text
+    assert "| 3 | 0.520 ± 0.020 |" in unchanged and "0.586" in unchanged   # the float32 cells, the paper's figure
+    assert "The bf16 comparison (few-shot ETTh1-96, seeds 1-3):" in text
 
 
 def test_the_cheap_table_averages_horizons_per_seed_then_seeds(tmp_path):
@@ -75,13 +79,13 @@ def test_the_cheap_table_averages_horizons_per_seed_then_seeds(tmp_path):
     line = next(l for l in text.splitlines() if l.startswith("| ETTh1 | DLinear |"))
     assert f"{0.15 + avg:.3f} ± {0.0707:.3f} / 0.500" in line and "0.456 / 0.452" in line
     assert "old" not in text and text.endswith("after\n") and "8 cells" in text
-def test_run_grid_runs_the_comparison_first_then_the_cells_its_verdict_released(tmp_path, monkeypatch):
+def test_run_grid_runs_tier_1_first_and_resumes_where_it_stopped(tmp_path, monkeypatch):
     ran: list[bf.Cell] = []
 
     def fake_run(cell, data_root, out, expe):
         ran.append(cell)
-        r = record(cell.group, cell.dataset, cell.row, cell.horizon, cell.percent, cell.seed, mse=0.5 + 0.01 * cell.seed)
-        r["cell"], r["flags"] = cell.__dict__, cell.flags(data_root, expe)
+        r = record(cell.group, cell.dataset, cell.row, cell.horizon, cell.percent, cell.seed, mse=0.5)
+        r["flags"] = cell.flags(data_root, expe)
         out.mkdir(parents=True, exist_ok=True)
         (out / f"{cell.stem}.json").write_text(json.dumps(r))
         return r
@@ -91,10 +95,9 @@ def test_run_grid_runs_the_comparison_first_then_the_cells_its_verdict_released(
     args = argparse.Namespace(out=tmp_path, groups=["ablations"], rows=None, seeds=None, data_root="d",
                               expe_dir=Path("e"), max_hours=0)
     bf.run_grid(args)
-    assert ran[:12] == bf.comparison() and len(ran) == 12 + 3 * len(bf.ABLATIONS)
-    assert all(c.base == "LLM-PS (bf16)" for c in ran[12:])
+    assert ran == bf.tier1(["ablations"]) + bf.tier2(["ablations"]) and len(ran) == 3 * len(bf.ABLATIONS)
     bf.run_grid(args)   # resumes: nothing left
-    assert len(ran) == 12 + 3 * len(bf.ABLATIONS)
+    assert len(ran) == 3 * len(bf.ABLATIONS)
 
 
 def test_the_estimate_projects_saved_probes_without_timing_anything(tmp_path, monkeypatch, capsys):
@@ -110,8 +113,6 @@ def test_the_estimate_projects_saved_probes_without_timing_anything(tmp_path, mo
                               expe_dir=Path("e"), max_hours=0, retime=False)
     bf.estimate(args)
     text = capsys.readouterr().out
-    # the 12 comparison cells (6 x (10 x (10 + 10) + 20) + 6 x (10 x (5 + 5) + 20) s), then 2 full-data
-    # cells, each 10 x (100 + 10) + 20 s in float32 and 10 x (50 + 5) + 20 s in bf16
-    few, f32, b16 = (6 * 220 + 6 * 120) / 3600, 2 * 1120 / 3600, 2 * 570 / 3600
-    assert f"  fewshot    {few:7.1f} | {few:5.1f} {few:7.1f} | {few:5.1f}" in text
-    assert f"  full_llm   {f32:7.1f} | {b16:5.1f} {f32:7.1f} | {b16:5.1f}" in text and "2026-12-01 at abcdef0" in text
+    # tier 2's full-data cells: 10 x (100 + 10) + 20 s each in float32
+    assert f"  2  full_llm   {2 * 1120 / 3600:6.1f} {2 * 1120 / 3600:6.1f}" in text and "2026-12-01 at abcdef0" in text
+    assert "  1  all           0.0    0.0" in text   # full_llm has no tier-1 cells
