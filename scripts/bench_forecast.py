@@ -323,57 +323,67 @@ PROBES = (("DLinear", 100), ("PatchTST", 100), ("Time-LLM", 10), ("LLM-PS", 10),
 ESTIMATE_FILE = ROOT / "expe" / "results" / "bench_forecast" / "estimate" / "probes.json"   # beside the cells
 
 
-def time_probes(data_root: str, expe: Path) -> dict:
-    """One timed epoch of each trained model on ETTh1-96 (the LLM ones on 10 % of the data, in
-    float32 and in bfloat16): row -> [training seconds of a full-data epoch, validation seconds, the
-    rest of a run]."""
-    probes = {}
-    for row, percent in PROBES:
-        cell = Cell("estimate", "ETTh1", row, 96, percent, 1)
-        log = ROOT / expe / cell.stem / "bench.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        wall, _ = measured([sys.executable, "forecast.py", *cell.flags(data_root, expe), "--epochs", "1"], log)
-        (result,) = (ROOT / expe / cell.stem / "results" / "forecast").glob("*.json")
-        run = json.loads(result.read_text())
-        h = run["training"]["history"][0]
-        probes[row] = [h["seconds"] * 100 / percent, h["val_seconds"], wall - h["seconds"] - h["val_seconds"]]
-    return {"probes": probes, "git_commit": run["git_commit"], "timed_on": time.strftime("%Y-%m-%d"),
-            "machine": machine()}
+def time_probe(row: str, percent: int, data_root: str, expe: Path) -> dict:
+    """One timed epoch of `row` on ETTh1-96 at `percent` % of the training windows: the training
+    seconds of a full-data epoch, the validation seconds, the rest of a run, and where it ran."""
+    cell = Cell("estimate", "ETTh1", row, 96, percent, 1)
+    log = ROOT / expe / cell.stem / "bench.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    wall, _ = measured([sys.executable, "forecast.py", *cell.flags(data_root, expe), "--epochs", "1"], log)
+    (result,) = (ROOT / expe / cell.stem / "results" / "forecast").glob("*.json")
+    run = json.loads(result.read_text())
+    h = run["training"]["history"][0]
+    return {"train_full": h["seconds"] * 100 / percent, "val": h["val_seconds"],
+            "rest": wall - h["seconds"] - h["val_seconds"], "git_commit": run["git_commit"],
+            "timed_on": time.strftime("%Y-%m-%d"), "machine": machine()}
 
 
-def project(probes: dict, cells: list[Cell]) -> dict[str, float]:
-    """group -> projected CPU seconds: at most 10 epochs a cell, an epoch's training time in
-    proportion to its training windows, validation once per epoch, the rest once."""
+def project(probes: dict, cells: list[Cell]) -> tuple[dict[str, float], set[str]]:
+    """(group -> projected CPU seconds, the rows with no probe): at most 10 epochs a cell, an
+    epoch's training time in proportion to its training windows, validation once per epoch, the
+    rest once."""
     per_group: dict[str, float] = {}
+    unprobed: set[str] = set()
     for cell in cells:
         if cell.row in DETERMINISTIC:
             continue
-        model = "LLM-PS" if cell.group == "ablations" else cell.row
-        train_full, val, rest = probes[model.removesuffix(" (lr 1e-4)")]
-        per_group[cell.group] = per_group.get(cell.group, 0.0) + 10 * (train_full * cell.percent / 100 + val) + rest
-    return per_group
+        model = ("LLM-PS" if cell.group == "ablations" else cell.row).removesuffix(" (lr 1e-4)")
+        if model not in probes:
+            unprobed.add(model)
+            continue
+        p = probes[model]
+        per_group[cell.group] = (per_group.get(cell.group, 0.0) + 10 * (p["train_full"] * cell.percent / 100 + p["val"])
+                                 + p["rest"])
+    return per_group, unprobed
 
 
 def estimate(args: argparse.Namespace) -> None:
-    """Print the probes (timed now with --retime or when none are saved, else the saved ones) and
-    the projected CPU hours of each tier, whole and still to run."""
-    if args.retime or not ESTIMATE_FILE.is_file():
+    """Time the probes not saved yet (all of them with --retime; only those in `--probes` where it is
+    given, none for a bare `--probes`), each saved as it finishes; print them and the projected CPU
+    hours of each tier, whole and still to run."""
+    saved = json.loads(ESTIMATE_FILE.read_text()) if ESTIMATE_FILE.is_file() else {}
+    for row, percent in PROBES:
+        if (args.probes is not None and row not in args.probes) or (row in saved and not args.retime):
+            continue
+        print(f"timing one epoch of {row} ...", flush=True)
+        saved[row] = time_probe(row, percent, args.data_root, args.expe_dir)
         ESTIMATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-        ESTIMATE_FILE.write_text(json.dumps(time_probes(args.data_root, args.expe_dir), indent=1) + "\n")
-    saved = json.loads(ESTIMATE_FILE.read_text())
-    print(f"probes timed on {saved['timed_on']} at {saved['git_commit'][:7]}, on "
-          f"{saved.get('machine', 'a machine not recorded')} ({where(ESTIMATE_FILE)}):")
-    for (row, percent) in PROBES:
-        train, val, rest = saved["probes"][row]
-        print(f"  {row:15s} {percent:3d} %: training {train * percent / 100:7.1f} s, validation {val:6.1f} s, "
-              f"the rest {rest:6.1f} s")
+        ESTIMATE_FILE.write_text(json.dumps(saved, indent=1) + "\n")
+    print(f"probes ({where(ESTIMATE_FILE)}):")
+    for row, percent in PROBES:
+        if row in saved:
+            p = saved[row]
+            print(f"  {row:15s} {percent:3d} %: training {p['train_full'] * percent / 100:7.1f} s, validation "
+                  f"{p['val']:6.1f} s, the rest {p['rest']:6.1f} s ({p['timed_on']}, {p['git_commit'][:7]}, "
+                  f"{p.get('machine', 'machine not recorded')})")
     _, todo = pending(args)
     print("CPU hours at most (10 epochs a cell): tier, group, whole, still to run")
     for n, cells in ((1, tier1(args.groups)), (2, tier2(args.groups))):
-        whole, left = project(saved["probes"], cells), project(saved["probes"], [c for c in cells if c in todo])
+        (whole, unprobed), (left, _) = project(saved, cells), project(saved, [c for c in cells if c in todo])
         for group in whole:
             print(f"  {n}  {group:10s} {whole[group] / 3600:6.1f} {left.get(group, 0) / 3600:6.1f}")
-        print(f"  {n}  {'all':10s} {sum(whole.values()) / 3600:6.1f} {sum(left.values()) / 3600:6.1f}")
+        print(f"  {n}  {'all':10s} {sum(whole.values()) / 3600:6.1f} {sum(left.values()) / 3600:6.1f}"
+              + (f"  (not counted: {', '.join(sorted(unprobed))}, no probe)" if unprobed else ""))
 
 
 def pending(args: argparse.Namespace) -> tuple[list[Cell], list[Cell]]:
@@ -418,7 +428,8 @@ def main() -> None:
     parser.add_argument("--max_hours", type=float, default=0, help="start no cell after this many hours (0 = no limit)")
     parser.add_argument("--estimate", action="store_true", help="print the grid's projected cost from one timed "
                         "epoch of each model (timed now if none is saved)")
-    parser.add_argument("--retime", action="store_true", help="with --estimate: time the epochs again")
+    parser.add_argument("--retime", action="store_true", help="with --estimate: time the saved probes again")
+    parser.add_argument("--probes", nargs="*", choices=[r for r, _ in PROBES], help="with --estimate: time only these (none: print the saved ones)")
     parser.add_argument("--report_only", action="store_true", help="rewrite the tables from the cells run so far")
     args = parser.parse_args()
     if args.estimate:

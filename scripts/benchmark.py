@@ -185,7 +185,7 @@ def machine() -> str:
 
 def machines_line(records: list[dict]) -> str:
     """Which machines the records' timings come from, with how many cells each."""
-    counts = Counter(r.get("machine", "not recorded") for r in records)
+    counts = Counter(r.get("machine", "a machine not recorded") for r in records)
     return "; ".join(f"{m} ({n} cells)" for m, n in sorted(counts.items())) or "-"
 
 

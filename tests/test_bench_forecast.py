@@ -100,19 +100,27 @@ def test_run_grid_runs_tier_1_first_and_resumes_where_it_stopped(tmp_path, monke
     assert len(ran) == 3 * len(bf.ABLATIONS)
 
 
-def test_the_estimate_projects_saved_probes_without_timing_anything(tmp_path, monkeypatch, capsys):
-    saved = tmp_path / "estimate.json"
-    saved.write_text(json.dumps({"probes": {"DLinear": [1.0, 0.0, 0.0], "PatchTST": [10.0, 1.0, 5.0],
-                                            "Time-LLM": [100.0, 10.0, 20.0], "LLM-PS": [100.0, 10.0, 20.0],
-                                            "Time-LLM (bf16)": [50.0, 5.0, 20.0], "LLM-PS (bf16)": [50.0, 5.0, 20.0]},
-                                 "git_commit": "abcdef0", "timed_on": "2026-12-01"}))
+def test_the_estimate_times_only_missing_probes_saves_each_and_projects_each_tier(tmp_path, monkeypatch, capsys):
+    probe = lambda train, val, rest: {"train_full": train, "val": val, "rest": rest, "git_commit": "abcdef0123",
+                                      "timed_on": "2026-12-01", "machine": "a CPU"}
+    saved = tmp_path / "estimate" / "probes.json"
+    saved.parent.mkdir()
+    saved.write_text(json.dumps({"DLinear": probe(1.0, 0.0, 0.0), "Time-LLM": probe(100.0, 10.0, 20.0)}))
+    timed: list[str] = []
+
+    def fake_probe(row, percent, data_root, expe):
+        timed.append(row)
+        return probe(100.0, 10.0, 20.0)
+
     monkeypatch.setattr(bf, "ESTIMATE_FILE", saved)
-    monkeypatch.setattr(bf, "time_probes", lambda *a: (_ for _ in ()).throw(AssertionError("timed")))
+    monkeypatch.setattr(bf, "time_probe", fake_probe)
     monkeypatch.setattr(bf, "present", lambda dataset, root: True)
-    args = argparse.Namespace(out=tmp_path / "cells", groups=["full_llm"], rows=None, seeds=None, data_root="d",
-                              expe_dir=Path("e"), max_hours=0, retime=False)
+    args = argparse.Namespace(out=tmp_path / "cells", groups=["full_llm", "fewshot"], rows=None, seeds=None,
+                              data_root="d", expe_dir=Path("e"), max_hours=0, retime=False, probes=["LLM-PS"])
     bf.estimate(args)
     text = capsys.readouterr().out
-    # tier 2's full-data cells: 10 x (100 + 10) + 20 s each in float32
-    assert f"  2  full_llm   {2 * 1120 / 3600:6.1f} {2 * 1120 / 3600:6.1f}" in text and "2026-12-01 at abcdef0" in text
-    assert "  1  all           0.0    0.0" in text   # full_llm has no tier-1 cells
+    assert timed == ["LLM-PS"] and set(json.loads(saved.read_text())) == {"DLinear", "Time-LLM", "LLM-PS"}
+    # tier 2's full-data cells: 10 x (100 + 10) + 20 s each
+    assert f"  2  full_llm   {2 * 1120 / 3600:6.1f} {2 * 1120 / 3600:6.1f}" in text
+    assert "(2026-12-01, abcdef0, a CPU)" in text
+    assert "not counted: LLM-PS (bf16), PatchTST, Time-LLM (bf16), no probe" in text

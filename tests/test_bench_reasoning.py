@@ -19,6 +19,7 @@ def split_scores(acc: float) -> dict:
 def test_llm_controls_run_one_seed_and_every_cell_has_its_own_folder():
     cells = br.cells(None, None)
     assert sum(r in br.LLM_CONTROLS for r, _ in cells) == len(br.LLM_CONTROLS)
+    assert [r for r, _ in cells[-3:]] == list(br.LAST) * 3
     assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 5 * 3 + 3
     f = br.flags("majority", 2, Path("d"), Path("e"))
     assert f[f.index("--expe_dir") + 1] == str(Path("e") / "majority__seed2")
@@ -47,7 +48,7 @@ def test_the_tables_average_seeds(tmp_path):
             "scores": {"test": split_scores(acc), "heldout": split_scores(acc / 2)}}
         for seed, acc in ((1, 0.5), (2, 0.7))})
     line = next(l for l in text.splitlines() if l.startswith("| majority | 2 | 0.600 ± 0.141"))
-    assert "0.140" in line and "0.900" in line and "(2 cells, code at abc1234; timed on not recorded (2 cells))" in text
+    assert "0.140" in line and "0.900" in line and "(2 cells, code at abc1234; timed on a machine not recorded (2 cells))" in text
 
 
 def test_the_explain_table_averages_reasoner_seeds_and_keeps_explain_cells_out_of_the_grid(tmp_path):
