@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(PY) run.py --data synthetic --pred_model gat --recon_model ae --epochs 5
 	$(PY) test.py --data synthetic --pred_model gat --recon_model ae
 	$(PY) run.py --data synthetic --pred_model llm --recon_model ae --epochs 2 --max_train_windows 1000
-	$(PY) test.py --data synthetic --pred_model llm --recon_model ae --llm_dtype bfloat16
+	$(PY) test.py --data synthetic --pred_model llm --recon_model ae --llm_dtype auto
 
 test: $(STAMP)
 	$(PY) -m pytest -q --durations=20 tests

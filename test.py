@@ -33,6 +33,7 @@ from lib.score.branch_errors import BRANCHES, window_errors
 from lib.utils import pick_device, quiet_third_party, seed_everything, setup_logging
 from lib.metrics.vus import find_period
 from model.imputers import llm4imp_filler
+from model.llm.backends import resolve_dtype
 from model.registry import build_models
 from run import entities_of
 
@@ -111,6 +112,8 @@ def score_checkpoint(ckpt: dict, path: Path, cfg: Config, paths: dict, baseline_
     res = get_final_result(test_err, val_err, labels, cfg, window)
     baselines = judge_baselines(baseline_names, data, cfg, window, calib)
     inference = inference_speed(test_err)
+    if cfg.pred_model == "llm":   # the dtype that ran, where --llm_dtype auto chose it
+        inference["llm_dtype"] = str(resolve_dtype(cfg.llm_dtype)).removeprefix("torch.")
     result = {"config": cfg.to_dict(), "seed": cfg.seed, "git_commit": checkpoint.git_commit(),
               "checkpoint": str(path), "trained_epoch": ckpt["epoch"], "trained_git_commit": ckpt.get("git_commit"),
               "protocol": "STAMP: best-F1 threshold searched on the test labels (oracle), with point adjustment, "

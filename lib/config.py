@@ -167,7 +167,7 @@ class Config:
                                                           "tiny (random, for tests) | a local folder | a hub id"})
     llm_layers: int = field(default=6, metadata={"scope": "model", "help": "llm: keep the first k layers (0 = all)"})
     llm_pretrained: bool = field(default=True, metadata={"scope": "model", "help": "llm: False = same architecture, random weights"})
-    llm_dtype: str = field(default="float32", metadata={"scope": "inference", "choices": ('float32', 'bfloat16', 'float16'), "help": "llm: float32 | bfloat16 | float16 for the frozen LLM"})
+    llm_dtype: str = field(default="float32", metadata={"scope": "inference", "choices": ('float32', 'bfloat16', 'float16', 'auto'), "help": "llm: float32 | bfloat16 | float16 | auto for the frozen LLM (auto: bfloat16 where the machine computes it natively, else float32; the log says which)"})
     llm_load_in_4bit: bool = field(default=False, metadata={"scope": "model", "help": "llm: 4-bit weights via bitsandbytes (CUDA only)"})
     llm_load_in_8bit: bool = field(default=False, metadata={"scope": "model", "help": "llm: 8-bit weights via bitsandbytes (CUDA only)"})
     llm_prompt_mode: str = field(default="dataset", metadata={"scope": "model", "choices": ('none', 'dataset', 'stats_short', 'stats'), "help": "llm: none | dataset | stats_short | stats"})

@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import cli_main  # noqa: E402
-from scripts.benchmark import fmt, machine, machines_line, mean_std, measured, present, rewrite_block  # noqa: E402
+from lib.hardware import machine  # noqa: E402
+from scripts.benchmark import fmt, machines_line, mean_std, measured, present, rewrite_block  # noqa: E402
 
 DATASETS = ("ETTh1", "ETTh2")
 HORIZONS = (96, 192, 336, 720)

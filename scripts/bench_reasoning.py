@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 from lib.config import Config  # noqa: E402
 from lib.data.reasoning import QUESTION_TYPES  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
+from lib.hardware import machine  # noqa: E402
 from lib.train.reasoning import VAL_SHARE  # noqa: E402
-from scripts.benchmark import FULL, fmt, machine, machines_line, mean_std, measured, rewrite_block  # noqa: E402
+from scripts.benchmark import FULL, fmt, machines_line, mean_std, measured, rewrite_block  # noqa: E402
 
 ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
     "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm"],

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO
 
-SHARED = ("lib.config", "lib.errors", "lib.utils", "lib.runfiles")
+SHARED = ("lib.config", "lib.errors", "lib.hardware", "lib.utils", "lib.runfiles")
 # package -> what its modules may import from this repository
 ALLOWED = {
     "lib.metrics": ("lib.metrics", "lib.errors"),   # pure: scores and labels in, numbers out

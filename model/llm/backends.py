@@ -18,6 +18,7 @@ fixed seed, so a checkpoint that leaves the frozen LLM out can rebuild it.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import logging
@@ -36,11 +37,28 @@ from transformers import (AutoConfig, AutoModel, AutoTokenizer, BertConfig, GPT2
 from transformers.utils import logging as hf_logging
 
 from lib.errors import UserError
+from lib.hardware import machine, native_bf16
 
 LOG = logging.getLogger("llm_tsad")
 FROZEN_INIT_SEED = 0      # the random weights of `tiny` and of --llm_pretrained False
 CACHE_ENV = "LLM_TSAD_CACHE"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    """The torch dtype of `--llm_dtype`; "auto" is bfloat16 where this machine computes it natively
+    (`lib.hardware.native_bf16`), else float32, and says which in the log."""
+    if name != "auto":
+        return DTYPES[name]
+    chosen = "bfloat16" if native_bf16() else "float32"
+    _say_once(f"--llm_dtype auto: {chosen} ({'native' if chosen == 'bfloat16' else 'no native'} bfloat16 on "
+              f"{'this GPU' if torch.cuda.is_available() else machine()})")
+    return DTYPES[chosen]
+
+
+@functools.lru_cache(maxsize=None)
+def _say_once(message: str) -> None:
+    LOG.info(message)
 
 
 @dataclass(frozen=True)
@@ -220,7 +238,7 @@ def _quantization(cfg):
     from transformers import BitsAndBytesConfig
 
     if cfg.llm_load_in_4bit:
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=DTYPES[cfg.llm_dtype])
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=resolve_dtype(cfg.llm_dtype))
     return BitsAndBytesConfig(load_in_8bit=True)
 
 
@@ -245,7 +263,7 @@ def load_llm(cfg) -> tuple[nn.Module, object, Backend]:
     # transformers lists every layer cut off by --llm_layers as "not used": expected here
     hf_logging.set_verbosity_error()
     backend = get_backend(cfg.llm_backend)
-    dtype = DTYPES[cfg.llm_dtype]
+    dtype = resolve_dtype(cfg.llm_dtype)
     quant = _quantization(cfg)
     if cfg.llm_model == "tiny":
         return freeze(_seeded_random(_truncate(backend.tiny(), backend, cfg.llm_layers), dtype)), ByteTokenizer(), backend

@@ -96,3 +96,20 @@ def test_bundled_minilm_is_the_offline_bert():
     llm, tok, backend = load_llm(Config(llm_backend="bert", llm_layers=0))
     assert type(llm).__name__ == "BertModel" and llm.config.hidden_size == 384 and not backend.causal
     assert len(tok.encode("trend upward")) >= 2
+
+
+def test_llm_dtype_auto_is_bf16_only_where_the_machine_computes_it_natively(monkeypatch):
+    from lib import hardware
+    from model.llm import backends
+
+    said: list[str] = []
+    monkeypatch.setattr(backends, "_say_once", said.append)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "fma"})
+    assert not hardware.native_bf16()
+    assert backends.resolve_dtype("auto") == torch.float32
+    assert said[0].startswith("--llm_dtype auto: float32 (no native bfloat16 on ")
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    assert hardware.native_bf16() and backends.resolve_dtype("auto") == torch.bfloat16
+    assert backends.resolve_dtype("float16") == torch.float16   # an explicit dtype is kept
+    assert "avx512 with bf16" in hardware.machine()
