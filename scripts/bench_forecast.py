@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import cli_main  # noqa: E402
-from lib.hardware import machine  # noqa: E402
+from lib.hardware import machine, native_bf16  # noqa: E402
 from scripts.benchmark import fmt, machines_line, mean_std, measured, present, rewrite_block  # noqa: E402
 
 DATASETS = ("ETTh1", "ETTh2")
@@ -365,6 +365,9 @@ def estimate(args: argparse.Namespace) -> None:
     saved = json.loads(ESTIMATE_FILE.read_text()) if ESTIMATE_FILE.is_file() else {}
     for row, percent in PROBES:
         if (args.probes is not None and row not in args.probes) or (row in saved and not args.retime):
+            continue
+        if "bfloat16" in MODELS[row] and not native_bf16():
+            print(f"{row}: not timed, {machine()} has no native bfloat16 (its pace would say nothing)")
             continue
         print(f"timing one epoch of {row} ...", flush=True)
         saved[row] = time_probe(row, percent, args.data_root, args.expe_dir)

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from lib.config import Config  # noqa: E402
 from lib.data.reasoning import QUESTION_TYPES  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
-from lib.hardware import machine  # noqa: E402
+from lib.hardware import machine, native_bf16  # noqa: E402
 from lib.train.reasoning import VAL_SHARE  # noqa: E402
 from scripts.benchmark import FULL, fmt, machines_line, mean_std, measured, rewrite_block  # noqa: E402
 
@@ -322,7 +322,11 @@ def probe_all(data_root: str, expe: Path, out: Path) -> None:
     """A probe of every grid row and full-size setting not yet in `out` with the same flags."""
     for name in (*ROWS, *FULL_SIZE):
         path = out / f"probe__{safe_name(name)}.json"
-        if path.is_file() and json.loads(path.read_text())["flags"] == probe_flags(name, expe / "probe_data", expe):
+        cell_flags = probe_flags(name, expe / "probe_data", expe)
+        if path.is_file() and json.loads(path.read_text())["flags"] == cell_flags:
+            continue
+        if "bfloat16" in cell_flags and not native_bf16():
+            print(f"probe: {name}: skipped, {machine()} has no native bfloat16 (its pace would say nothing)")
             continue
         print(f"probe: {name}", flush=True)
         rec = probe_cell(name, data_root, expe, out)

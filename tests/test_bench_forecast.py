@@ -124,3 +124,17 @@ def test_the_estimate_times_only_missing_probes_saves_each_and_projects_each_tie
     assert f"  2  full_llm   {2 * 1120 / 3600:6.1f} {2 * 1120 / 3600:6.1f}" in text
     assert "(2026-12-01, abcdef0, a CPU)" in text
     assert "not counted: LLM-PS (bf16), PatchTST, Time-LLM (bf16), no probe" in text
+
+
+def test_the_estimate_does_not_time_bf16_where_the_machine_emulates_it(tmp_path, monkeypatch, capsys):
+    timed: list[str] = []
+    monkeypatch.setattr(bf, "ESTIMATE_FILE", tmp_path / "probes.json")
+    monkeypatch.setattr(bf, "time_probe", lambda row, *a: timed.append(row) or {
+        "train_full": 1.0, "val": 1.0, "rest": 1.0, "git_commit": "abcdef0", "timed_on": "today"})
+    monkeypatch.setattr(bf, "present", lambda dataset, root: True)
+    monkeypatch.setattr(bf, "native_bf16", lambda: False)
+    args = argparse.Namespace(out=tmp_path / "cells", groups=["fewshot"], rows=None, seeds=None, data_root="d",
+                              expe_dir=Path("e"), max_hours=0, retime=False, probes=None)
+    bf.estimate(args)
+    assert timed == ["DLinear", "PatchTST", "Time-LLM", "LLM-PS"]
+    assert "Time-LLM (bf16): not timed" in capsys.readouterr().out

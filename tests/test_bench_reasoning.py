@@ -138,3 +138,12 @@ def test_a_grid_cell_and_a_probe_read_what_reason_py_writes(tmp_path, monkeypatc
     assert rec["answer_s_per_question"] == pytest.approx(0.2) and rec["grounding_s_per_question"] == pytest.approx(0.1)
     assert rec["rest_seconds"] == pytest.approx(30.0 - 9.0 - 6.4 - 6.4 - 3.2)
     assert json.loads((tmp_path / "out" / f"probe__{br.safe_name(br.EXPLAINER)}.json").read_text()) == rec
+
+
+def test_probes_skip_bf16_settings_where_the_machine_emulates_it(tmp_path, monkeypatch, capsys):
+    calls = fake_reason_py(tmp_path, monkeypatch)
+    monkeypatch.setattr(br, "native_bf16", lambda: False)
+    br.probe_all("root", Path("expe"), tmp_path / "out")
+    probed = {json.loads(p.read_text())["row"] for p in (tmp_path / "out").glob("probe__*.json")}
+    assert probed == {n for n in (*br.ROWS, *br.FULL_SIZE) if "bf16" not in n} and len(probed) == len(br.ROWS) - 1 + 1
+    assert not any("bfloat16" in c for c in calls) and "skipped" in capsys.readouterr().out
