@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from lib.errors import cli_main  # noqa: E402
 from lib.hardware import machine, native_bf16  # noqa: E402
-from scripts.benchmark import fmt, machines_line, mean_std, measured, present, rewrite_block  # noqa: E402
+from scripts.benchmark import fmt, machines_line, mean_std, measured, present, rewrite_block, where  # noqa: E402
 
 DATASETS = ("ETTh1", "ETTh2")
 HORIZONS = (96, 192, 336, 720)
@@ -305,11 +305,6 @@ def report(records: list[dict]) -> str:
         detail_table(cells, "ablations", [UNCHANGED, *ABLATIONS], ("ETTh1",), (96,), 10), "",
         f"{len(records)} cells, code at {', '.join(commits) or '-'}; timed on {machines_line(records)}.",
     ])
-
-
-def where(path: Path) -> Path:
-    """The path as the repository names it, where it lies inside."""
-    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def write_report(out: Path, doc: Path) -> None:

@@ -37,7 +37,7 @@ from lib.data.reasoning import QUESTION_TYPES  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
 from lib.hardware import machine, native_bf16  # noqa: E402
 from lib.train.reasoning import VAL_SHARE  # noqa: E402
-from scripts.benchmark import FULL, fmt, machines_line, mean_std, measured, rewrite_block  # noqa: E402
+from scripts.benchmark import FULL, fmt, machines_line, mean_std, measured, rewrite_block, where  # noqa: E402
 
 ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
     "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm"],
@@ -313,7 +313,7 @@ def write_report(out: Path, doc: Path) -> None:
         f"{commits(explained)}).", "", explain_table(explained)]))
     rewrite_block(doc, "reasoning-grid", "\n".join([
         f"`python scripts/bench_reasoning.py --report_only` wrote these tables from the cells in "
-        f"`{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}` ({len(records)} cells, code at "
+        f"`{where(out)}` ({len(records)} cells, code at "
         f"{commits(records)}).", "", "### In distribution (test split)", "", table(records, "test"), "",
         "### Held out: larger magnitudes, longer segments, other backgrounds", "", table(records, "heldout")]))
 

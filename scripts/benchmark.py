@@ -524,6 +524,11 @@ def update_readme(readme: Path, table: str, command: str, status: str) -> None:
     readme.write_text(text[: text.index(start)] + block + text[text.index(end) + len(end):])
 
 
+def where(path: Path) -> Path:
+    """The path as the repository names it, where it lies inside."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def rewrite_block(doc: Path, name: str, body: str) -> None:
     """Replace what lies between `<!-- name:start -->` and `<!-- name:end -->` in `doc` by `body`."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
