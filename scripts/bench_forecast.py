@@ -121,10 +121,21 @@ class Cell:
                 "--expe_dir", str(expe / self.stem)]
 
 
+def against_noise(base: list[dict], other: list[dict], metric: str) -> str:
+    """'base m ± s (n seeds), other m ± s (n): +x %, within/beyond seed noise'. Seed noise is the
+    larger seed std of the two rows that have more than one seed; with none, it is not measured."""
+    (ma, sa, na), (mb, sb, nb) = stat(base, metric), stat(other, metric)
+    stds = [s for s, n in ((sa, na), (sb, nb)) if n > 1]
+    noise = ("seed noise not measured" if not stds else
+             f"{'within' if abs(mb - ma) <= max(stds) else 'beyond'} seed noise ({max(stds):.3f})")
+    return (f"{ma:.3f} ({na} seed{'s' * (na > 1)}) against {mb:.3f} ({nb} seed{'s' * (nb > 1)}): "
+            f"{100 * (mb - ma) / ma:+.1f} %, {noise}")
+
+
 def bf16_comparison(records: list[dict]) -> list[str] | None:
-    """Whether bfloat16 changes the LLM rows' error beyond seed noise (the two means no further
-    apart than the larger seed std), and what it does to an epoch's time: one line per model and
-    metric, or None until both rows have every seed on few-shot ETTh1-96."""
+    """Whether bfloat16 changes the LLM rows' error beyond seed noise, and what it does to an
+    epoch's time: one line per model and metric, or None until both rows have every seed on
+    few-shot ETTh1-96."""
     cells = by_cell(records)
     lines = []
     for f32, b16 in zip(FLOAT_ROWS, BF16_ROWS):
@@ -132,12 +143,45 @@ def bf16_comparison(records: list[dict]) -> list[str] | None:
         if len(a) < len(SEEDS) or len(b) < len(SEEDS):
             return None
         for metric in ("mse", "mae"):
-            (ma, sa, _), (mb, sb, _) = stat(a, metric), stat(b, metric)
-            lines.append(f"{f32} {metric.upper()}: float32 {ma:.3f} ± {sa:.3f}, bfloat16 {mb:.3f} ± {sb:.3f}: "
-                         f"{'within' if abs(ma - mb) <= max(sa, sb) else 'beyond'} seed noise")
+            lines.append(f"{f32} {metric.upper()}, float32 against bfloat16: {against_noise(a, b, metric)}")
         speed = [mean_std([r["training"]["seconds_per_epoch"] for r in recs])[0] for recs in (a, b)]
         lines.append(f"{f32} seconds per epoch: float32 {speed[0]:.0f}, bfloat16 {speed[1]:.0f} "
                      f"(timed on {machines_line(a + b)})")
+    return lines
+
+
+def training_seconds(records: list[dict]) -> float:
+    return mean_std([r["training"]["fit_seconds"] for r in records])[0]
+
+
+def llm_comparisons(cells: dict) -> list[str]:
+    """The reading's figures, computed: each LLM row few-shot against the better cheap model of the
+    same setting (by mean MSE), with the cost in training seconds; each ablation against the
+    unchanged LLM-PS; the full-data LLM rows against PatchTST. Only where both sides have cells."""
+    lines = []
+    for d in DATASETS:
+        for h in FEW_HORIZONS:
+            cheap = [(row, cells.get(("fewshot", d, row, h, 10), [])) for row in ("DLinear", "PatchTST")]
+            cheap = [c for c in cheap if c[1]]
+            if not cheap:
+                continue
+            best, recs = min(cheap, key=lambda c: stat(c[1], "mse")[0])
+            for llm in FLOAT_ROWS:
+                mine = cells.get(("fewshot", d, llm, h, 10), [])
+                if mine:
+                    lines.append(f"Few-shot {d}-{h}, MSE of {best} against {llm}: {against_noise(recs, mine, 'mse')}; "
+                                 f"training {training_seconds(recs):.0f} s against {training_seconds(mine):.0f} s")
+    base = cells.get(("ablations", "ETTh1", UNCHANGED, 96, 10), [])
+    for row in ABLATIONS:
+        recs = cells.get(("ablations", "ETTh1", row, 96, 10), [])
+        if base and recs:
+            lines.append(f"Ablation, few-shot ETTh1-96, MSE of LLM-PS against {row}: {against_noise(base, recs, 'mse')}")
+    patch = cells.get(("cheap", "ETTh1", "PatchTST", 96, 100), [])
+    for llm in FLOAT_ROWS:
+        recs = cells.get(("full_llm", "ETTh1", llm, 96, 100), [])
+        if patch and recs:
+            lines.append(f"Full data ETTh1-96, MSE of PatchTST against {llm}: {against_noise(patch, recs, 'mse')}; "
+                         f"training {training_seconds(patch):.0f} s against {training_seconds(recs):.0f} s")
     return lines
 
 
@@ -303,6 +347,8 @@ def report(records: list[dict]) -> str:
         "other hardware than these 2 CPU cores, beside our training (s) column.", "",
         "### Ablations: LLM-PS with one thing changed, few-shot ETTh1-96 (`ablations`)", "",
         detail_table(cells, "ablations", [UNCHANGED, *ABLATIONS], ("ETTh1",), (96,), 10), "",
+        "### Does the LLM help? The comparisons, computed", "",
+        "\n".join(f"- {l}" for l in llm_comparisons(cells)) or "(no comparison has both sides yet)", "",
         f"{len(records)} cells, code at {', '.join(commits) or '-'}; timed on {machines_line(records)}.",
     ])
 

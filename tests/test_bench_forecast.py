@@ -50,9 +50,26 @@ def comparison_records(shift: float) -> list[dict]:
 def test_the_bf16_comparison_waits_for_every_seed_then_sets_the_gap_against_seed_noise():
     recs = comparison_records(0.01)
     assert bf.bf16_comparison(recs[:-1]) is None
-    assert "LLM-PS MSE: float32 0.520 ± 0.020, bfloat16 0.530 ± 0.020: within seed noise" in bf.bf16_comparison(recs)
-    assert "Time-LLM MSE: float32 0.520 ± 0.020, bfloat16 0.570 ± 0.020: beyond seed noise" in \
-        bf.bf16_comparison(comparison_records(0.05))
+    assert ("LLM-PS MSE, float32 against bfloat16: 0.520 (3 seeds) against 0.530 (3 seeds): +1.9 %, "
+            "within seed noise (0.020)") in bf.bf16_comparison(recs)
+    assert "Time-LLM MSE, float32 against bfloat16: 0.520 (3 seeds) against 0.570 (3 seeds): +9.6 %, beyond seed noise" \
+        in bf.bf16_comparison(comparison_records(0.05))[0]
+
+
+def test_the_computed_comparisons_set_each_llm_row_against_the_better_cheap_row_and_each_ablation_against_llm_ps():
+    recs = comparison_records(0.0) + [record("fewshot", "ETTh1", "DLinear", 96, 10, s, mse=0.45) for s in bf.SEEDS] \
+        + [record("fewshot", "ETTh1", "PatchTST", 96, 10, 1, mse=0.60),
+           record("ablations", "ETTh1", "no LLM layers (identity)", 96, 10, 1, mse=0.53)]
+    cells = bf.by_cell(recs)
+    cells[("ablations", "ETTh1", bf.UNCHANGED, 96, 10)] = cells[("fewshot", "ETTh1", "LLM-PS", 96, 10)]
+    lines = bf.llm_comparisons(cells)
+    assert ("Few-shot ETTh1-96, MSE of DLinear against LLM-PS: 0.450 (3 seeds) against 0.520 (3 seeds): +15.6 %, "
+            "beyond seed noise (0.020); training 4 s against 4 s") in lines
+    assert ("Ablation, few-shot ETTh1-96, MSE of LLM-PS against no LLM layers (identity): 0.520 (3 seeds) against "
+            "0.530 (1 seed): +1.9 %, within seed noise (0.020)") in lines
+    assert len(lines) == 3   # nothing where one side has no cells
+    lone = bf.against_noise(recs[:1], recs[1:2], "mse")
+    assert lone.endswith("seed noise not measured")
 
 
 def test_the_ablation_table_reads_its_unchanged_row_from_the_few_shot_cells():
