@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from lib.config import Config, add_config_flags, overrides_from_args
-from lib.data.reasoning import REGIONS, label_sets, make_examples, read_examples, samples_of, write_examples
+from lib.data.reasoning import REGIONS, make_examples, read_examples, samples_of, write_examples
 from lib.errors import UserError, cli_main
 from lib.outputs.report import write_json
 from lib.runfiles import check_writable, run_lock
@@ -40,6 +40,7 @@ from lib.score.reasoning import answer, grounding_checks, scores
 from lib.train import checkpoint
 from lib.train.reasoning import fit
 from lib.utils import seed_everything, set_threads_and_quiet, setup_logging
+from model.registry import build_reasoner, reasoner_names
 
 COMMANDS = ("make-data", "train", "eval", "ask")
 
@@ -64,17 +65,6 @@ def run_name(cfg: Config) -> str:
         (f"_lora{cfg.llm_lora_r}" if cfg.llm_lora_r else "") + ("" if cfg.llm_model in ("", "smollm2") else
                                                                   "_" + Path(cfg.llm_model).name)
     return f"tslm_{llm}_seed{cfg.seed}"
-
-
-def build(cfg: Config, n_channels: int):
-    from model.reasoner import EncoderClassifier, Majority, StatsForest, TimeSeriesLM
-    if cfg.rs_model == "stats_forest":
-        return StatsForest(cfg.seed)
-    if cfg.rs_model == "majority":
-        return Majority()
-    if cfg.rs_model == "encoder_head":
-        return EncoderClassifier(cfg, label_sets(n_channels), n_channels)
-    return TimeSeriesLM(cfg)
 
 
 def read_split(cfg: Config, split: str):
@@ -111,7 +101,7 @@ def train(cfg: Config) -> None:
         log = setup_logging(root / "log" / "reasoning" / f"{name}.log")
         seed_everything(cfg.seed)
         examples = read_split(cfg, "train")
-        model = build(cfg, examples[0].series.shape[1])
+        model = build_reasoner(cfg, examples[0].series.shape[1])
         t0 = time.perf_counter()
         if hasattr(model, "predict_labels"):   # the classical controls: fitted at once, nothing to save
             model.fit(samples_of(examples))
@@ -143,7 +133,7 @@ def load_reasoner(path: str, overrides: dict) -> tuple[torch.nn.Module, Config]:
     ck = checkpoint.load(Path(path), "reasoner checkpoint")
     # the channels it was trained on, whatever --rs_channels said then
     cfg = Config(**{**ck["config"], **overrides, "rs_channels": ck["n_channels"]})
-    model = build(cfg, ck["n_channels"])
+    model = build_reasoner(cfg, ck["n_channels"])
     model.load_state_dict(ck["model"])
     return model.eval(), cfg
 
@@ -179,6 +169,8 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     cfg.validate()
     if cfg.rs_length < 48 or cfg.rs_channels < 1 or min(cfg.rs_n_train, cfg.rs_n_eval) < 1:
         raise UserError("--rs_length must be >= 48, --rs_channels, --rs_n_train and --rs_n_eval >= 1")
+    if argv[0] == "train" and cfg.rs_model not in reasoner_names():
+        raise UserError(f"--rs_model {cfg.rs_model}: not a reasoner; known: {', '.join(reasoner_names())}")
     if argv[0] in ("eval", "ask") and not args.checkpoint:
         raise UserError(f"reason.py {argv[0]} needs --checkpoint")
     if argv[0] == "ask" and not args.series:

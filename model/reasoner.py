@@ -18,7 +18,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from transformers import DynamicCache
 
+from lib.data.reasoning import label_sets
 from lib.errors import UserError
+from model.registry import register_reasoner
 from model.llm.backends import load_llm, word_embeddings
 from model.llm.core import TrainableLLMWeightsOnly, add_lora
 
@@ -266,3 +268,25 @@ class Majority:
 
     def predict_labels(self, samples) -> list[str]:
         return [self.labels[s.qtype] for s in samples]
+
+
+# ---- the registry's entries: reason.py --rs_model NAME ----------------------------------------------
+@register_reasoner("tslm")
+def _tslm(cfg, n_channels: int) -> TimeSeriesLM:
+    """Encoder + projector + LLM, OpenTSLM's SoftPrompt (or the numbers as text, --rs_series_as_text)."""
+    return TimeSeriesLM(cfg)
+
+
+@register_reasoner("encoder_head")
+def _encoder_head(cfg, n_channels: int) -> EncoderClassifier:
+    return EncoderClassifier(cfg, label_sets(n_channels), n_channels)
+
+
+@register_reasoner("stats_forest")
+def _stats_forest(cfg, n_channels: int) -> StatsForest:
+    return StatsForest(cfg.seed)
+
+
+@register_reasoner("majority")
+def _majority(cfg, n_channels: int) -> Majority:
+    return Majority()

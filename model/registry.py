@@ -1,15 +1,17 @@
-"""Model registries: `PRED`, `RECON` and `FORECASTERS` map a name to a class.
+"""Model registries: `PRED`, `RECON` and `FORECASTERS` map a name to a class, `REASONERS` a
+name to a builder.
 
 Every prediction model maps a context `[B, L-H, N, C]` to a forecast
 `[B, H, N]`; every reconstruction model maps a window `[B, L, N]` to its
 reconstruction `[B, L, N]`. Both are built as `cls(cfg, n_features)`.
 Every long-horizon forecaster (forecast.py) maps one channel's lookback `[B, seq_len]`
-to its forecast `[B, pred_len]`, and is built as `cls(cfg)`.
-Adding a model means adding one decorated class; nothing else changes.
+to its forecast `[B, pred_len]`, and is built as `cls(cfg)`. Every reasoner (reason.py)
+answers questions about series `[T, N]`, and is built as `builder(cfg, n_channels)`.
+Adding a model means adding one decorated class (or builder); nothing else changes.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch.nn as nn
 
@@ -18,10 +20,12 @@ from lib.errors import UserError
 PRED: dict[str, type[nn.Module]] = {}
 RECON: dict[str, type[nn.Module]] = {}
 FORECASTERS: dict[str, type[nn.Module]] = {}
+# reason.py's models and controls: name -> a builder (cfg, n_channels) -> a reasoner
+REASONERS: dict[str, Callable[[Any, int], Any]] = {}
 
 
-def _register(table: dict[str, type[nn.Module]], name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    def deco(cls: type[nn.Module]) -> type[nn.Module]:
+def _register(table: dict[str, Any], name: str) -> Callable[[Any], Any]:
+    def deco(cls: Any) -> Any:
         if name in table:
             raise ValueError(f"model {name} registered twice")
         table[name] = cls
@@ -41,6 +45,10 @@ def register_forecaster(name: str):
     return _register(FORECASTERS, name)
 
 
+def register_reasoner(name: str):
+    return _register(REASONERS, name)
+
+
 def _load_all() -> None:
     import model.ae  # noqa: F401
     import model.gat  # noqa: F401
@@ -49,6 +57,7 @@ def _load_all() -> None:
     import model.forecasters  # noqa: F401
     import model.patchtst  # noqa: F401
     import model.llm_ps  # noqa: F401
+    import model.reasoner  # noqa: F401
 
 
 def forecaster_names() -> tuple[str, ...]:
@@ -61,6 +70,19 @@ def build_forecaster(cfg) -> nn.Module:
     if cfg.forecaster not in FORECASTERS:
         raise UserError(f"unknown forecaster {cfg.forecaster!r}; known: {', '.join(sorted(FORECASTERS))}")
     return FORECASTERS[cfg.forecaster](cfg)
+
+
+def reasoner_names() -> tuple[str, ...]:
+    _load_all()
+    return tuple(sorted(REASONERS))
+
+
+def build_reasoner(cfg, n_channels: int):
+    """`cfg.rs_model`'s reasoner for series of `n_channels` channels."""
+    _load_all()
+    if cfg.rs_model not in REASONERS:
+        raise UserError(f"unknown reasoner {cfg.rs_model!r}; known: {', '.join(sorted(REASONERS))}")
+    return REASONERS[cfg.rs_model](cfg, n_channels)
 
 
 def _build(table: dict[str, type[nn.Module]], kind: str, name: str, cfg, n_features: int) -> nn.Module:

@@ -7,6 +7,7 @@ import torch
 from lib.config import Config
 from lib.data.reasoning import label_sets, make_examples
 from model.reasoner import EncoderClassifier, TimeSeriesLM, normalised_channels
+from model.registry import REASONERS, build_reasoner, reasoner_names
 
 TINY = dict(llm_model="tiny", llm_layers=2, rs_enc_dim=16, rs_enc_heads=2, rs_enc_layers=1, rs_enc_ff=32)
 
@@ -124,3 +125,11 @@ def test_numbers_as_text_put_the_values_in_the_prompt_and_train_nothing_of_the_e
     ex = make_examples(1, "train", seed=6, T=48, N=2)[0]
     assert model.prompt(ex.series, "q").shape[0] > 2 * 48 * 3           # every value spelled out
     assert not any(p.requires_grad for p in [*model.encoder.parameters(), *model.projector.parameters()])
+
+
+def test_every_reasoner_is_one_registry_entry_built_from_the_config():
+    assert reasoner_names() == ("encoder_head", "majority", "stats_forest", "tslm")
+    head = build_reasoner(Config(**{**TINY, "rs_model": "encoder_head"}), 2)
+    assert isinstance(head, EncoderClassifier) and set(head.heads) == set(label_sets(2))
+    assert isinstance(build_reasoner(Config(**{**TINY, "rs_model": "tslm"}), 2), TimeSeriesLM)
+    assert set(REASONERS) == set(reasoner_names())

@@ -76,7 +76,7 @@ def test_reason_py_make_data_writes_three_splits_and_refuses_bad_input_in_one_li
               "--rs_length", "64", "--rs_channels", "2")
     assert out.returncode == 0, out.stderr
     assert [len(read_examples(tmp_path / "d" / f"{s}.jsonl")) for s in REGIONS] == [14, 7, 7]
-    for bad in (["bogus"], ["make-data", "--rs_length", "10"]):
+    for bad in (["bogus"], ["make-data", "--rs_length", "10"], ["train", "--rs_model", "nope"]):
         done = cli("reason.py", *bad)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
 
