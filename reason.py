@@ -40,7 +40,7 @@ from lib.score.reasoning import answer, grounding_checks, scores
 from lib.train import checkpoint
 from lib.train.reasoning import fit
 from lib.utils import seed_everything, set_threads_and_quiet, setup_logging
-from model.registry import build_reasoner, reasoner_names
+from model.registry import build_reasoner, check_reasoner
 
 COMMANDS = ("make-data", "train", "eval", "ask")
 
@@ -169,8 +169,8 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     cfg.validate()
     if cfg.rs_length < 48 or cfg.rs_channels < 1 or min(cfg.rs_n_train, cfg.rs_n_eval) < 1:
         raise UserError("--rs_length must be >= 48, --rs_channels, --rs_n_train and --rs_n_eval >= 1")
-    if argv[0] == "train" and cfg.rs_model not in reasoner_names():
-        raise UserError(f"--rs_model {cfg.rs_model}: not a reasoner; known: {', '.join(reasoner_names())}")
+    if argv[0] == "train":
+        check_reasoner(cfg.rs_model)
     if argv[0] in ("eval", "ask") and not args.checkpoint:
         raise UserError(f"reason.py {argv[0]} needs --checkpoint")
     if argv[0] == "ask" and not args.series:

@@ -124,7 +124,8 @@ class Config:
     rs_real_share: float = field(default=0.5, metadata={"scope": "reasoning", "help": "reason.py make-data: share of "
                                                                                   "real backgrounds where present"})
     rs_model: str = field(default="tslm", metadata={"scope": "reasoning",
-                                                    "help": "reason.py (model/registry.py REASONERS): tslm (encoder + projector + LLM, OpenTSLM's "
+                                                    "help": "reason.py (model/registry.py REASONERS): tslm "
+                                                            "(encoder + projector + LLM, OpenTSLM's "
                                                             "SoftPrompt) | encoder_head (the same encoder, a linear "
                                                             "head per question, no LLM) | stats_forest (random forests "
                                                             "on window statistics) | majority"})

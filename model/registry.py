@@ -77,11 +77,15 @@ def reasoner_names() -> tuple[str, ...]:
     return tuple(sorted(REASONERS))
 
 
+def check_reasoner(name: str) -> None:
+    """Stop in one line when `name` is not a registered reasoner."""
+    if name not in reasoner_names():
+        raise UserError(f"unknown reasoner {name!r}; known: {', '.join(reasoner_names())}")
+
+
 def build_reasoner(cfg, n_channels: int):
     """`cfg.rs_model`'s reasoner for series of `n_channels` channels."""
-    _load_all()
-    if cfg.rs_model not in REASONERS:
-        raise UserError(f"unknown reasoner {cfg.rs_model!r}; known: {', '.join(sorted(REASONERS))}")
+    check_reasoner(cfg.rs_model)
     return REASONERS[cfg.rs_model](cfg, n_channels)
 
 

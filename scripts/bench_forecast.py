@@ -161,8 +161,8 @@ def llm_comparisons(cells: dict) -> list[str]:
     lines = []
     for d in DATASETS:
         for h in FEW_HORIZONS:
-            cheap = [(row, cells.get(("fewshot", d, row, h, 10), [])) for row in ("DLinear", "PatchTST")]
-            cheap = [c for c in cheap if c[1]]
+            cheap = [(row, cells[("fewshot", d, row, h, 10)]) for row in FEW_ROWS
+                     if row not in FLOAT_ROWS and cells.get(("fewshot", d, row, h, 10))]
             if not cheap:
                 continue
             best, recs = min(cheap, key=lambda c: stat(c[1], "mse")[0])

@@ -2,12 +2,14 @@
 a time, generation against the teacher-forced pass, checkpoints of the trainable parts only."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from lib.config import Config
 from lib.data.reasoning import label_sets, make_examples
-from model.reasoner import EncoderClassifier, TimeSeriesLM, normalised_channels
-from model.registry import REASONERS, build_reasoner, reasoner_names
+from lib.errors import UserError
+from model.reasoner import EncoderClassifier, Majority, StatsForest, TimeSeriesLM, normalised_channels
+from model.registry import build_reasoner, reasoner_names
 
 TINY = dict(llm_model="tiny", llm_layers=2, rs_enc_dim=16, rs_enc_heads=2, rs_enc_layers=1, rs_enc_ff=32)
 
@@ -105,7 +107,7 @@ def test_the_encoder_head_control_scores_every_label_of_its_question():
 def test_the_classical_controls_fit_and_the_grounding_checks_see_through_a_blind_model():
     from lib.data.reasoning import samples_of
     from lib.score.reasoning import grounding_checks
-    from model.reasoner import Majority, StatsForest, window_statistics
+    from model.reasoner import window_statistics
 
     train, test = make_examples(140, "train", seed=1, T=64, N=2), make_examples(28, "test", seed=1, T=64, N=2)
     assert window_statistics(train[0].series).shape == (2 * 11,)
@@ -132,4 +134,8 @@ def test_every_reasoner_is_one_registry_entry_built_from_the_config():
     head = build_reasoner(Config(**{**TINY, "rs_model": "encoder_head"}), 2)
     assert isinstance(head, EncoderClassifier) and set(head.heads) == set(label_sets(2))
     assert isinstance(build_reasoner(Config(**{**TINY, "rs_model": "tslm"}), 2), TimeSeriesLM)
-    assert set(REASONERS) == set(reasoner_names())
+    forest = build_reasoner(Config(**{**TINY, "rs_model": "stats_forest", "seed": 7}), 2)
+    assert isinstance(forest, StatsForest) and forest.seed == 7
+    assert isinstance(build_reasoner(Config(**{**TINY, "rs_model": "majority"}), 2), Majority)
+    with pytest.raises(UserError, match="unknown reasoner 'nope'; known: encoder_head, majority"):
+        build_reasoner(Config(**{**TINY, "rs_model": "nope"}), 2)
