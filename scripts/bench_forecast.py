@@ -230,7 +230,6 @@ def run_cell(cell: Cell, data_root: str, out: Path, expe: Path) -> dict:
     """Run (or resume) one cell's forecast.py; its record, with the result JSON inside."""
     flags = cell.flags(data_root, expe)
     log = ROOT / expe / cell.stem / "bench.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     wall, peak_gb = measured([sys.executable, "forecast.py", *flags, "--resume", "True"], log)
     (result_file,) = (ROOT / expe / cell.stem / "results" / "forecast").glob("*.json")
     result = json.loads(result_file.read_text())
@@ -370,7 +369,6 @@ def time_probe(row: str, percent: int, data_root: str, expe: Path) -> dict:
     seconds of a full-data epoch, the validation seconds, the rest of a run, and where it ran."""
     cell = Cell("estimate", "ETTh1", row, 96, percent, 1)
     log = ROOT / expe / cell.stem / "bench.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     wall, _ = measured([sys.executable, "forecast.py", *cell.flags(data_root, expe), "--epochs", "1"], log)
     (result,) = (ROOT / expe / cell.stem / "results" / "forecast").glob("*.json")
     run = json.loads(result.read_text())

@@ -99,7 +99,6 @@ def make_data(data: Path, data_root: str, log: Path, extra: list[str] = ()) -> N
 def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path) -> dict:
     cell_flags = flags(row, seed, data, expe)
     log = ROOT / expe / stem(row, seed) / "bench.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags], log)
     (result,) = (ROOT / expe / stem(row, seed) / "results" / "reasoning").glob("*.json")
     res = json.loads(result.read_text())
@@ -148,7 +147,6 @@ def probe_cell(name: str, data_root: str, expe: Path, out: Path) -> dict:
     make_data(data, data_root, ROOT / expe / "probe_make_data.log", PROBE_TASKS)
     cell_flags = probe_flags(name, data, expe)
     folder = ROOT / cell_flags[-1]
-    folder.mkdir(parents=True, exist_ok=True)
     wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags], folder / "bench.log")
     (result,) = (folder / "results" / "reasoning").glob("*.json")
     res = json.loads(result.read_text())
@@ -220,7 +218,6 @@ def explain_cell(name: str, seed: int, data_root: str, expe: Path, out: Path) ->
     folder = expe / f"explain__{safe_name(name)}"
     common = [*data_flags, "--data_root", data_root, *DETECTOR, "--expe_dir", str(folder)]
     log = ROOT / folder / "bench.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     measured([sys.executable, "run.py", *common, *train_flags, "--resume", "True"], log)
     test_flags = [*common, "--explain", "text", "--reasoner", str(found[-1])]
     wall, peak = measured([sys.executable, "test.py", *test_flags], log)

@@ -179,7 +179,8 @@ def machines_line(records: list[dict]) -> str:
 
 
 def measured(cmd: list[str], log: Path) -> tuple[float, float]:
-    """Run `cmd` (output appended to `log`); its wall seconds and peak resident memory in GB."""
+    """Run `cmd` (output appended to `log`, its folder made); its wall seconds and peak resident memory in GB."""
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as out:
         out.write("$ " + " ".join(cmd) + "\n")
         out.flush()

@@ -314,3 +314,11 @@ def test_bench_imputation_robustness_quick_runs_and_resumes(tmp_path):
     again = cli(*flags)
     assert again.returncode == 0 and "robustness:" not in again.stderr                # nothing re-run
     assert [p.stat().st_mtime_ns for p in cells] == stamps
+
+
+def test_measured_makes_its_log_folder_and_times_the_command(tmp_path):
+    from scripts.benchmark import measured
+    log = tmp_path / "not" / "yet" / "bench.log"
+    seconds, peak_gb = measured([sys.executable, "-c", "print('hi')"], log)
+    assert seconds > 0 and peak_gb > 0
+    assert log.read_text().splitlines()[-1] == "hi"
