@@ -1,7 +1,7 @@
 """Reasoning over series: tasks about injected anomalies, and the models that answer them.
 
     python reason.py make-data --rs_data expe/reasoning_data --seed 1 --data_root ../shared/datasets
-    python reason.py train --rs_data expe/reasoning_data --rs_model tslm --epochs 3 --seed 1
+    python reason.py train --rs_data expe/reasoning_data --rs_model tslm --seed 1
     python reason.py eval --checkpoint expe/pth/reason_tslm_L6_seed1.pth
     python reason.py ask --checkpoint expe/pth/reason_tslm_L6_seed1.pth --series my.csv --question "What happened?"
 
@@ -13,8 +13,8 @@ direction, magnitude, background) and four questions with templated answers
 `train` fits `--rs_model` (tslm: the series encoder, projector and frozen LLM after
 OpenTSLM's SoftPrompt model, or with `--rs_series_as_text True` the LLM reading the numbers;
 encoder_head: the same encoder with a linear head per question type, no LLM;
-stats_forest: random forests on window statistics; majority) on train.jsonl, keeps the best
-validation epoch, saves the trainable weights with the config, and scores the test and
+stats_forest: random forests on window statistics; majority) on train.jsonl for --epochs
+(here 2 unless given), keeps the best validation epoch, saves the trainable weights with the config, and scores the test and
 held-out splits, plus the grounding checks on the test split (series shuffled across
 questions; anomalies removed), into expe/results/reasoning/<run>.json. `eval` rescores a checkpoint; `ask` answers one question
 about the series in a CSV file (one column per channel, numbers only or with a header).
@@ -38,7 +38,7 @@ from lib.outputs.report import write_json
 from lib.runfiles import check_writable, run_lock
 from lib.score.reasoning import answer, grounding_checks, scores
 from lib.train import checkpoint
-from lib.train.reasoning import fit
+from lib.train.reasoning import DEFAULT_EPOCHS, fit
 from lib.utils import seed_everything, set_threads_and_quiet, setup_logging
 from model.registry import build_reasoner, check_reasoner
 
@@ -159,13 +159,13 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     if not argv or argv[0] not in COMMANDS:
         raise UserError(f"usage: python reason.py {{{'|'.join(COMMANDS)}}} [flags]; see --help after a command")
     parser = argparse.ArgumentParser(prog=f"reason.py {argv[0]}", description=__doc__.splitlines()[0])
-    add_config_flags(parser)
+    add_config_flags(parser, task_defaults={"epochs": DEFAULT_EPOCHS})
     parser.add_argument("--checkpoint", default="", help="eval, ask: a checkpoint of reason.py train")
     parser.add_argument("--series", default="", help="ask: a CSV file, one column per channel")
     parser.add_argument("--question", default="What, if anything, is unusual in this series?", help="ask")
     args = parser.parse_args(argv[1:])
     overrides = overrides_from_args(args)
-    cfg = Config(**overrides)
+    cfg = Config(**{"epochs": DEFAULT_EPOCHS, **overrides})   # reason.py's default under the typed flags
     cfg.validate()
     if cfg.rs_length < 48 or cfg.rs_channels < 1 or min(cfg.rs_n_train, cfg.rs_n_eval) < 1:
         raise UserError("--rs_length must be >= 48, --rs_channels, --rs_n_train and --rs_n_eval >= 1")

@@ -175,7 +175,7 @@ class Config:
     llm_use_mas: bool = field(default=True, metadata={"scope": "model", "help": "llm: feed the --is_mas channels as extra inputs"})
     llm_skip_layers: bool = field(default=False, metadata={"scope": "model", "help": "llm: ablation: no LLM layers (identity); the "
                                                                   "reprogrammed patches go straight to the head"})
-    llm_prefix_cache: bool = field(default=True, metadata={"scope": "inference", "help": "llm: reuse the prompt's key/value cache (causal backends)"})
+    llm_prefix_cache: bool = field(default=True, metadata={"scope": "inference", "help": "llm: run a prompt part that rows share once and reuse its keys/values (causal backends): Time-LLM's and LLM4IMP's prompt, the series part of a reasoning prompt that an example's questions share"})
     llm_patch_len: int = field(default=4, metadata={"scope": "model", "help": "llm: patch length"})
     llm_stride: int = field(default=2, metadata={"scope": "model", "help": "llm: patch stride"})
     llm_d_model: int = field(default=16, metadata={"scope": "model", "help": "llm: patch-embedding width"})
@@ -362,12 +362,13 @@ def str2bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, task_defaults: dict[str, Any] | None = None) -> None:
     """One `--field` flag per Config field. Defaults are None so that only the
-    flags a user typed override a base config."""
+    flags a user typed override a base config; the help shows `task_defaults` where the
+    entry point applies its own."""
     for f in fields(Config):
         kind = str2bool if f.type in (bool, "bool") else {"int": int, "float": float, "str": str}.get(str(f.type), f.type)
-        text = f"{f.metadata.get('help', '')} (default: {f.default})"
+        text = f"{f.metadata.get('help', '')} (default: {(task_defaults or {}).get(f.name, f.default)})"
         # argparse %-formats help strings: a literal percent sign must reach it doubled
         parser.add_argument(f"--{f.name}", type=kind, default=None, help=text.replace("%", "%%"))
 

@@ -81,6 +81,7 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
                                        nn.Linear(cfg.rs_enc_dim, llm.config.hidden_size), nn.GELU())
         self.end_id = self.tokenizer.encode(END)[-1]
         self.series_as_text = cfg.rs_series_as_text
+        self.share_series = cfg.llm_prefix_cache
         if self.series_as_text:   # nothing of the encoder is used: keep it out of the optimiser
             self.encoder.requires_grad_(False)
             self.projector.requires_grad_(False)
@@ -99,8 +100,9 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
         ids = torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
         return self.llm.get_input_embeddings()(ids)
 
-    def prompt(self, series: np.ndarray, question: str) -> torch.Tensor:
-        """The prompt's embeddings `[S, d_llm]`: pre-prompt, captions with series tokens, question."""
+    def series_part(self, series: np.ndarray) -> torch.Tensor:
+        """The prompt before the question `[S, d_llm]`: the pre-prompt, then per channel its
+        caption and series tokens (or, as the control, its values as text)."""
         x = torch.as_tensor(series, dtype=torch.float32)
         channels, mean, std = normalised_channels(x, self.encoder.patch)
         tokens = None if self.series_as_text else self.projector(self.encoder(channels)).to(self.dtype)  # [N, P, d_llm]
@@ -111,38 +113,57 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
                 parts.append(self.text(caption + " " + " ".join(f"{v:.1f}" for v in channels[i, : x.shape[0]].tolist())))
             else:
                 parts += [self.text(caption), tokens[i]]
-        parts.append(self.text(POST_PROMPT.format(question=question)))
         return torch.cat(parts)
+
+    def question_part(self, question: str) -> torch.Tensor:
+        return self.text(POST_PROMPT.format(question=question))
+
+    def prompt(self, series: np.ndarray, question: str) -> torch.Tensor:
+        """The whole prompt's embeddings `[S, d_llm]`: series part, then question."""
+        return torch.cat([self.series_part(series), self.question_part(question)])
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return hidden.float() @ word_embeddings(self.llm).float().T
 
+    def run(self, series: list[np.ndarray], tails: list[torch.Tensor]):
+        """Row r is `series[r]`'s part of the prompt, then `tails[r]` `[S_r, d_llm]`, through the LLM
+        with a cache. Rows given the same series object share one pass over its part (with
+        `--llm_prefix_cache`; the four questions of an example do): its keys and values are copied
+        to each of them. Series parts and tails are both left-padded, so every row ends in the last
+        column. Returns (output, mask `[B, S]`, the next positions `[B]`)."""
+        owner: dict[int, int] = {}
+        row_of = [owner.setdefault(id(s) if self.share_series else r, r) for r, s in enumerate(series)]
+        firsts = sorted(set(row_of))
+        idx = torch.tensor([firsts.index(r) for r in row_of])                                  # [B]
+        heads, head_mask = left_padded([self.series_part(series[r]) for r in firsts])          # [U, Sh, d]
+        out = self.llm(inputs_embeds=heads, attention_mask=head_mask, position_ids=positions(head_mask),
+                       past_key_values=DynamicCache(), use_cache=True)
+        cache = out.past_key_values
+        if len(firsts) < len(series):
+            cache.batch_select_indices(idx)
+        tail, tail_mask = left_padded(tails)                                                   # [B, St, d]
+        mask = torch.cat([head_mask[idx], tail_mask], dim=1)
+        pos = head_mask.sum(dim=1)[idx, None] + positions(tail_mask)
+        out = self.llm(inputs_embeds=tail, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True)
+        return out, mask, pos[:, -1] + 1
+
     def loss(self, series: list[np.ndarray], questions: list[str], answers: list[str]) -> torch.Tensor:
         """Mean cross-entropy of the answer tokens (each answer followed by END) given the prompts."""
-        rows, targets = [], []
-        for s, q, a in zip(series, questions, answers):
-            ids = torch.tensor(self.tokenizer.encode(a + END), dtype=torch.long)
-            prompt = self.prompt(s, q)
-            rows.append(torch.cat([prompt, self.llm.get_input_embeddings()(ids)]))
-            targets.append((prompt.shape[0], ids))
-        embeds, mask = right_padded(rows)
-        hidden = self.llm(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
-        # the state before each answer token predicts it
-        picked = torch.cat([hidden[r, start - 1: start - 1 + len(ids)] for r, (start, ids) in enumerate(targets)])
-        return F.cross_entropy(self.logits(picked), torch.cat([ids for _, ids in targets]))
+        answer_ids = [torch.tensor(self.tokenizer.encode(a + END), dtype=torch.long) for a in answers]
+        tails = [torch.cat([self.question_part(q), self.llm.get_input_embeddings()(ids)])
+                 for q, ids in zip(questions, answer_ids)]
+        hidden = self.run(series, tails)[0].last_hidden_state
+        # every row ends in the last column; the state before each answer token predicts it
+        picked = torch.cat([hidden[r, -len(ids) - 1: -1] for r, ids in enumerate(answer_ids)])
+        return F.cross_entropy(self.logits(picked), torch.cat(answer_ids))
 
     def generate(self, series: list[np.ndarray], questions: list[str], max_new_tokens: int) -> list[str]:
         """Greedy answers in words, stopped at END."""
         return [self.tokenizer.decode(ids).strip() for ids in self.generate_ids(series, questions, max_new_tokens)]
 
     def prefill(self, series: list[np.ndarray], questions: list[str]):
-        """The prompts, left-padded into one batch, through the LLM with a cache: (output, mask
-        `[B, S]`, the next positions `[B]`)."""
-        embeds, mask = left_padded([self.prompt(s, q) for s, q in zip(series, questions)])
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        out = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, past_key_values=DynamicCache(),
-                       use_cache=True)
-        return out, mask, positions[:, -1] + 1
+        """The prompts through the LLM with a cache: (output, mask `[B, S]`, the next positions `[B]`)."""
+        return self.run(series, [self.question_part(q) for q in questions])
 
     @torch.no_grad()
     def generate_ids(self, series: list[np.ndarray], questions: list[str], max_new_tokens: int) -> list[list[int]]:
@@ -189,20 +210,17 @@ class EncoderClassifier(nn.Module):
         return self.heads[qtype](self.features(series))
 
 
-def right_padded(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sequences `[S_i, d]` -> `[B, S_max, d]` padded with zeros on the right, and their mask."""
-    S = max(r.shape[0] for r in rows)
-    embeds = torch.stack([F.pad(r, (0, 0, 0, S - r.shape[0])) for r in rows])
-    mask = torch.stack([torch.arange(S) < r.shape[0] for r in rows]).long()
-    return embeds, mask
-
-
 def left_padded(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Sequences `[S_i, d]` -> `[B, S_max, d]` padded with zeros on the left, and their mask."""
     S = max(r.shape[0] for r in rows)
     embeds = torch.stack([F.pad(r, (0, 0, S - r.shape[0], 0)) for r in rows])
     mask = torch.stack([torch.arange(S) >= S - r.shape[0] for r in rows]).long()
     return embeds, mask
+
+
+def positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids `[B, S]` of a left-padded batch: 0 at each row's first token (pads: 0)."""
+    return (mask.cumsum(dim=1) - 1).clamp(min=0)
 
 
 # ---- controls without a neural network ------------------------------------------------------------

@@ -36,7 +36,7 @@ from lib.config import Config  # noqa: E402
 from lib.data.reasoning import QUESTION_TYPES  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
 from lib.hardware import machine, native_bf16  # noqa: E402
-from lib.train.reasoning import VAL_SHARE  # noqa: E402
+from lib.train.reasoning import DEFAULT_EPOCHS, VAL_SHARE  # noqa: E402
 from scripts.benchmark import FULL, fmt, machines_line, mean_std, measured, rewrite_block, where  # noqa: E402
 
 ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
@@ -53,7 +53,7 @@ ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's firs
 LLM_CONTROLS = ("TSLM, random-init LLM", "SmolLM2 reads the numbers, zero-shot", "SmolLM2 reads the numbers, LoRA r=8")
 LAST = ("TSLM, LLM in bf16",)
 SEEDS = (1, 2, 3)
-COMMON = ["--epochs", "3"]
+COMMON = ["--epochs", str(DEFAULT_EPOCHS)]   # reason.py's default, written out in every cell's flags
 
 
 def cells(rows: list[str] | None, seeds: list[int] | None) -> list[tuple[str, int]]:
@@ -118,7 +118,7 @@ FULL_SIZE = {   # the TSLM at full size: every layer of SmolLM2, LoRA r=8
     "TSLM, all 30 layers, LoRA r=8, LLM in bf16": ["--llm_layers", "30", "--llm_lora_r", "8", "--llm_dtype", "bfloat16"],
 }
 COST_ROWS = (EXPLAINER, "TSLM, LLM in bf16", *FULL_SIZE)
-EPOCHS = int(COMMON[COMMON.index("--epochs") + 1])
+EPOCHS = DEFAULT_EPOCHS
 
 
 def questions(n_series: int, n_eval: int) -> dict[str, int]:

@@ -238,6 +238,16 @@ def batches(samples: list[Sample], size: int, order: list[int] | None = None):
         yield [samples[j] for j in idx[i:i + size]]
 
 
+def series_order(samples: list[Sample], seed: int) -> list[int]:
+    """Sample indices: the series in a random order, each series' questions together in their
+    own order. Batches then hold whole examples, whose questions share one pass over the series."""
+    groups: dict[int, list[int]] = {}
+    for i, s in enumerate(samples):
+        groups.setdefault(id(s.series), []).append(i)
+    members = list(groups.values())
+    return [i for g in np.random.default_rng(seed).permutation(len(members)) for i in members[g]]
+
+
 def label_sets(n_channels: int) -> dict[str, list[str]]:
     """The labels each question type can have."""
     kinds = list(KINDS if n_channels >= 2 else KINDS[:-1])

@@ -1,6 +1,7 @@
 """Training and evaluating a reasoner on generated tasks (`lib/data/reasoning.py`).
 
-Every (series, question) pair is one sample. `tslm` learns the answer's tokens (rationale and
+Every (series, question) pair is one sample; a batch holds whole examples (all four questions of
+each of its series), which share one pass over the series. `tslm` learns the answer's tokens (rationale and
 label); `encoder_head` learns the label alone, one linear head per question type. The last
 10 % of the training series are held back for validation; the epoch with the lowest
 validation loss is kept."""
@@ -16,11 +17,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from lib.data.reasoning import QUESTION_TYPES, Example, Sample, batches, samples_of
+from lib.data.reasoning import QUESTION_TYPES, Example, Sample, batches, samples_of, series_order
 from lib.train.epochs import BestWeights, FitResult
 
 log = logging.getLogger("llm_tsad")
 VAL_SHARE = 0.1
+# reason.py's own default for --epochs (the shared field's default, 10, is the detectors'): two
+# passes over the default 1,890 training series keep the default TSLM within about an hour of
+# training on 2 CPU cores (docs/REASONING.md measures it)
+DEFAULT_EPOCHS = 2
 
 
 def batch_loss(model: nn.Module, batch: list[Sample]) -> torch.Tensor:
@@ -57,7 +62,7 @@ def fit(model: nn.Module, examples: list[Example], cfg, state_path: Path | None 
     result = keeper.resume("resumable reasoning run")
     for epoch in result.epochs_to_run(cfg):
         model.train()
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch)).tolist()
+        order = series_order(train, cfg.seed * 7919 + epoch)
         t0, losses = time.perf_counter(), []
         bar = tqdm(batches(train, cfg.rs_batch_size, order), total=-(-len(train) // cfg.rs_batch_size),
                    desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=None, mininterval=1.0)

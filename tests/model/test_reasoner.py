@@ -67,6 +67,43 @@ def test_generation_is_the_argmax_of_the_teacher_forced_pass():
     assert predicted.tolist() == ids
 
 
+def reference_loss(model: TimeSeriesLM, series, questions, answers) -> torch.Tensor:
+    """The loss written out plainly: each row's whole sequence alone, unpadded, uncached."""
+    logits, targets = [], []
+    for s, q, a in zip(series, questions, answers):
+        ids = torch.tensor(model.tokenizer.encode(a + "\n"))
+        prompt = model.prompt(s, q)
+        full = torch.cat([prompt, model.llm.get_input_embeddings()(ids)])[None]
+        hidden = model.llm(inputs_embeds=full, use_cache=False).last_hidden_state[0]
+        logits.append(model.logits(hidden[prompt.shape[0] - 1: prompt.shape[0] - 1 + len(ids)]))
+        targets.append(ids)
+    return torch.nn.functional.cross_entropy(torch.cat(logits), torch.cat(targets))
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_questions_sharing_a_series_give_the_plain_loss_gradients_and_answers(as_text):
+    """Two examples' four questions each, as a training batch holds them: the shared pass over
+    each series (--llm_prefix_cache) equals every row alone, in loss, gradients and answers."""
+    ex = make_examples(3, "train", seed=5, T=48, N=1 if as_text else 2)[1:]
+    samples = [(e.series, q["question"], q["answer"]) for e in ex for q in e.questions]
+    s, q, a = (list(col) for col in zip(*samples))
+    shared, plain = tiny_lm(rs_series_as_text=as_text), tiny_lm(rs_series_as_text=as_text, llm_prefix_cache=False)
+    plain.load_state_dict(shared.state_dict())
+    grads = []
+    for model, fn in ((shared, type(shared).loss), (plain, type(plain).loss), (shared, reference_loss)):
+        model.zero_grad()
+        loss = fn(model, s, q, a)
+        if not as_text:   # the text control trains nothing here (no LoRA)
+            loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.projector.parameters()] if not as_text else []))
+    for loss, g in grads[1:]:
+        torch.testing.assert_close(loss, grads[0][0], rtol=1e-5, atol=1e-5)
+        for x, y in zip(g, grads[0][1]):
+            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
+    assert shared.generate_ids(s, q, 3) == plain.generate_ids(s, q, 3) == [shared.generate_ids([x], [y], 3)[0]
+                                                                         for x, y in zip(s, q)]
+
+
 def test_the_loss_reads_the_answer_tokens_and_trains_the_encoder_and_projector():
     model = tiny_lm().train()
     ex = make_examples(2, "train", seed=3, T=48, N=2)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lib.data.reasoning import (KINDS, REGIONS, Example, inject, make_examples, read_examples, standardised,
-                                synthetic_background, write_examples)
+from lib.data.reasoning import (KINDS, REGIONS, Example, inject, make_examples, read_examples, samples_of, series_order,
+                                standardised, synthetic_background, write_examples)
 from lib.errors import UserError
 from tests.test_cli import cli
 
@@ -135,3 +135,14 @@ def test_test_py_explains_every_alarm_in_words_with_a_reasoner(tiny_reasoner, tm
     assert words["alarms"] == len(alarms) and "explanations:" in scored.stdout
     missing = cli("test.py", *TINY, *detector, "--explain", "text")
     assert missing.returncode == 2 and "--reasoner" in missing.stderr
+
+
+def test_series_order_keeps_each_examples_questions_together_in_a_seeded_shuffle():
+    ex = make_examples(6, "train", seed=1, T=48, N=2)
+    samples = samples_of(ex)
+    order = series_order(samples, seed=3)
+    assert sorted(order) == list(range(len(samples))) and order == series_order(samples, seed=3)
+    assert order != series_order(samples, seed=4) and order != list(range(len(samples)))
+    k = len(ex[0].questions)
+    for i in range(0, len(order), k):   # every run of k indices is one example's questions, in order
+        assert order[i:i + k] == list(range(order[i], order[i] + k)) and order[i] % k == 0
