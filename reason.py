@@ -77,7 +77,7 @@ def read_split(cfg: Config, split: str):
 def score_splits(model, cfg: Config) -> dict:
     out = {}
     for split in ("test", "heldout"):
-        examples = read_split(cfg, split)
+        examples = read_split(cfg, split)[: cfg.rs_eval_series or None]
         t0 = time.perf_counter()
         answers = answer(model, samples_of(examples), cfg)
         out[split] = {**scores(examples, answers), "seconds": time.perf_counter() - t0,
@@ -167,8 +167,9 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     overrides = overrides_from_args(args)
     cfg = Config(**{"epochs": DEFAULT_EPOCHS, **overrides})   # reason.py's default under the typed flags
     cfg.validate()
-    if cfg.rs_length < 48 or cfg.rs_channels < 1 or min(cfg.rs_n_train, cfg.rs_n_eval) < 1:
-        raise UserError("--rs_length must be >= 48, --rs_channels, --rs_n_train and --rs_n_eval >= 1")
+    if cfg.rs_length < 48 or cfg.rs_channels < 1 or min(cfg.rs_n_train, cfg.rs_n_eval) < 1 or cfg.rs_eval_series < 0:
+        raise UserError("--rs_length must be >= 48, --rs_channels, --rs_n_train and --rs_n_eval >= 1, "
+                        "--rs_eval_series >= 0")
     if argv[0] == "train":
         check_reasoner(cfg.rs_model)
     if argv[0] in ("eval", "ask") and not args.checkpoint:
@@ -188,7 +189,7 @@ def main() -> None:
     elif command == "train":
         train(cfg)
     elif command == "eval":
-        model, cfg = load_reasoner(args.checkpoint, {k: v for k, v in args.overrides.items() if k == "rs_data"})
+        model, cfg = load_reasoner(args.checkpoint, {k: v for k, v in args.overrides.items() if k in ("rs_data", "rs_eval_series")})
         write_json({"checkpoint": args.checkpoint, "scores": score_splits(model, cfg)},
                    Path(cfg.expe_dir) / "results" / "reasoning" / f"eval_{Path(args.checkpoint).stem}.json")
     else:

@@ -121,6 +121,9 @@ class Config:
     rs_n_train: int = field(default=2100, metadata={"scope": "reasoning", "help": "reason.py make-data: training series"})
     rs_n_eval: int = field(default=350, metadata={"scope": "reasoning", "help": "reason.py make-data: series of the "
                                                                            "test and of the held-out split each"})
+    rs_eval_series: int = field(default=0, metadata={"scope": "reasoning", "help": "reason.py train, eval: score the "
+                                                                               "first N series of each evaluation split "
+                                                                               "(0 = all)"})
     rs_real_share: float = field(default=0.5, metadata={"scope": "reasoning", "help": "reason.py make-data: share of "
                                                                                   "real backgrounds where present"})
     rs_model: str = field(default="tslm", metadata={"scope": "reasoning",

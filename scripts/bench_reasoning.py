@@ -46,11 +46,18 @@ ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's firs
     "TSLM, random-init LLM": ["--rs_model", "tslm", "--llm_pretrained", "False"],
     "encoder + linear head (no LLM)": ["--rs_model", "encoder_head"],
     "SmolLM2 reads the numbers, zero-shot": ["--rs_model", "tslm", "--rs_series_as_text", "True", "--epochs", "0"],
+    # the whole instruct model zero-shot (the 6 layers above cannot write an answer), on the first 50
+    # series of each evaluation split: 30 layers over about 1,400 prompt tokens a question
+    "SmolLM2, all 30 layers, reads the numbers, zero-shot (50 series a split)": [
+        "--rs_model", "tslm", "--rs_series_as_text", "True", "--epochs", "0", "--llm_layers", "30",
+        "--rs_eval_series", "50"],
     "SmolLM2 reads the numbers, LoRA r=8": ["--rs_model", "tslm", "--rs_series_as_text", "True", "--llm_lora_r", "8"],
     "random forest on window statistics": ["--rs_model", "stats_forest"],
     "majority": ["--rs_model", "majority"],
 }
-LLM_CONTROLS = ("TSLM, random-init LLM", "SmolLM2 reads the numbers, zero-shot", "SmolLM2 reads the numbers, LoRA r=8")
+LLM_CONTROLS = ("TSLM, random-init LLM", "SmolLM2 reads the numbers, zero-shot",
+                "SmolLM2, all 30 layers, reads the numbers, zero-shot (50 series a split)",
+                "SmolLM2 reads the numbers, LoRA r=8")
 LAST = ("TSLM, LLM in bf16",)
 SEEDS = (1, 2, 3)
 COMMON = ["--epochs", str(DEFAULT_EPOCHS)]   # reason.py's default, written out in every cell's flags
@@ -172,9 +179,19 @@ def epoch_seconds(probe: dict, q: dict[str, int] = GRID_QUESTIONS) -> float:
     return q["train"] * probe["train_s_per_question"] + q["val"] * probe["val_s_per_question"]
 
 
-def projected_seconds(probe: dict, q: dict[str, int] = GRID_QUESTIONS) -> float:
-    """A grid cell's CPU seconds at the probe's pace: EPOCHS epochs (a row that fits at once: its fit
-    in proportion to the training questions), the answers, the grounding checks, the rest."""
+def row_questions(row: str) -> dict[str, int]:
+    """The grid's questions as `row` runs them: its --rs_eval_series caps each evaluation split."""
+    flags = ROWS.get(row, [])
+    cap = int(flags[flags.index("--rs_eval_series") + 1]) if "--rs_eval_series" in flags else 0
+    k = len(QUESTION_TYPES)
+    return {**GRID_QUESTIONS, **({s: min(GRID_QUESTIONS[s], cap * k) for s in ("test", "heldout")} if cap else {})}
+
+
+def projected_seconds(probe: dict, q: dict[str, int] | None = None) -> float:
+    """A grid cell's CPU seconds at the probe's pace (on `q`, default: its row's questions): EPOCHS
+    epochs (a row that fits at once: its fit in proportion to the training questions), the
+    answers, the grounding checks, the rest."""
+    q = q or row_questions(probe["row"])
     fit = (EPOCHS * epoch_seconds(probe, q) if probe["train_s_per_question"] is not None
            else probe["fit_seconds"] * q["train"] / probe["questions"]["train"])
     return (fit + (q["test"] + q["heldout"]) * probe["answer_s_per_question"]

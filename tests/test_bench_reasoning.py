@@ -20,7 +20,7 @@ def test_llm_controls_run_one_seed_and_every_cell_has_its_own_folder():
     cells = br.cells(None, None)
     assert sum(r in br.LLM_CONTROLS for r, _ in cells) == len(br.LLM_CONTROLS)
     assert [r for r, _ in cells[-3:]] == list(br.LAST) * 3
-    assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 5 * 3 + 3
+    assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 5 * 3 + len(br.LLM_CONTROLS)
     f = br.flags("majority", 2, Path("d"), Path("e"))
     assert f[f.index("--expe_dir") + 1] == str(Path("e") / "majority__seed2")
     assert br.trained("encoder + linear head (no LLM)") and not br.trained("SmolLM2 reads the numbers, zero-shot")
@@ -88,6 +88,8 @@ def test_a_probe_projects_a_grid_cell_from_its_seconds_per_question():
     answers = 2800 * 0.2 + 1400 * 0.3 + 10.0
     assert br.projected_seconds(probe(br.EXPLAINER, 0.1)) == pytest.approx(br.EPOCHS * (756 + 42) + answers)
     # a row that fits at once: its fit in proportion to the training questions
+    capped = next(r for r in br.ROWS if "--rs_eval_series" in br.ROWS[r])
+    assert br.row_questions(capped) == {"train": 7560, "val": 840, "test": 200, "heldout": 200}
     assert br.projected_seconds(probe("majority", None)) == pytest.approx(2.0 * 7560 / 72 + answers)
 
 
@@ -97,7 +99,7 @@ def test_the_cost_tables_project_the_grid_and_set_the_default_beside_the_full_si
     assert f"| {full} | 1,000 / 135,000 | 2.00 | {(7560 * 2.0 + 840 * 0.05) / 3600:.2f} | 0.20 | 3.25 |" in text
     assert f"| {br.EXPLAINER} | 60 | 3 | {br.projected_seconds(probe(br.EXPLAINER, 0.1)) / 3600:.2f} |" in text
     assert "(2 probes, code at 1234567; timed on" in text and "(0 cells, code at -; timed on -)" in text   # probes stay out of the grid
-    assert "| all (1 of 8 rows probed) | | 18 |" in text
+    assert f"| all (1 of {len(br.ROWS)} rows probed) | | {5 * 3 + len(br.LLM_CONTROLS)} |" in text
 
 
 def fake_reason_py(tmp_path: Path, monkeypatch) -> list[list[str]]:

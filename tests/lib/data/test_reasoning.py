@@ -119,6 +119,16 @@ def test_reason_py_trains_evaluates_and_answers_on_tiny_models(tiny_reasoner, tm
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
+def test_rs_eval_series_scores_the_first_series_of_each_split(tiny_reasoner):
+    data, expe, _ = tiny_reasoner
+    done = cli("reason.py", "train", "--rs_data", data, "--expe_dir", expe, "--rs_model", "majority",
+               "--rs_eval_series", "3")
+    assert done.returncode == 0, done.stderr[-1500:]
+    scores = json.loads((Path(expe) / "results" / "reasoning" / "majority_seed666.json").read_text())["scores"]
+    assert [scores[s]["kind_choice"]["n"] for s in ("test", "heldout")] == [3, 3]
+    assert cli("reason.py", "train", "--rs_data", data, "--rs_eval_series", "-1").returncode == 2
+
+
 def test_test_py_explains_every_alarm_in_words_with_a_reasoner(tiny_reasoner, tmp_path):
     from tests.test_cli import TINY
     ck = tiny_reasoner[2]
