@@ -64,11 +64,12 @@ COMMON = ["--epochs", str(DEFAULT_EPOCHS)]   # reason.py's default, written out 
 
 
 def cells(rows: list[str] | None, seeds: list[int] | None) -> list[tuple[str, int]]:
-    """(row, seed), seeds outermost; the LLM-based controls on the first seed only; the bf16 row
-    last (slower than float32 on a CPU without native bf16)."""
+    """(row, seed): first the model and the cheap controls over every seed (seeds outermost), then
+    the LLM-based controls on the first seed, then the bf16 row (slower than float32 on a CPU
+    without native bf16). A grid stopped early has the main comparison, with seed noise."""
     asked = [(row, s) for s in (seeds or SEEDS) for row in ROWS if (not rows or row in rows)
              and (s == SEEDS[0] or row not in LLM_CONTROLS)]
-    return [c for c in asked if c[0] not in LAST] + [c for c in asked if c[0] in LAST]
+    return sorted(asked, key=lambda c: 2 if c[0] in LAST else 1 if c[0] in LLM_CONTROLS else 0)
 
 
 def safe_name(text: str) -> str:

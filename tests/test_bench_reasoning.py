@@ -20,6 +20,9 @@ def test_llm_controls_run_one_seed_and_every_cell_has_its_own_folder():
     cells = br.cells(None, None)
     assert sum(r in br.LLM_CONTROLS for r, _ in cells) == len(br.LLM_CONTROLS)
     assert [r for r, _ in cells[-3:]] == list(br.LAST) * 3
+    n_main = len(cells) - len(br.LLM_CONTROLS) - 3   # the model and the cheap controls, every seed, come first
+    assert not any(r in br.LLM_CONTROLS for r, _ in cells[:n_main]) and [s for _, s in cells[:n_main]] == sorted(
+        s for _, s in cells[:n_main])
     assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 5 * 3 + len(br.LLM_CONTROLS)
     f = br.flags("majority", 2, Path("d"), Path("e"))
     assert f[f.index("--expe_dir") + 1] == str(Path("e") / "majority__seed2")
