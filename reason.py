@@ -14,9 +14,10 @@ direction, magnitude, background) and four questions with templated answers
 OpenTSLM's SoftPrompt model, or with `--rs_series_as_text True` the LLM reading the numbers;
 encoder_head: the same encoder with a linear head per question type, no LLM;
 stats_forest: random forests on window statistics; majority) on train.jsonl for --epochs
-(here 2 unless given), keeps the best validation epoch, saves the trainable weights with the config, and scores the test and
-held-out splits, plus the grounding checks on the test split (series shuffled across
-questions; anomalies removed), into expe/results/reasoning/<run>.json. `eval` rescores a checkpoint; `ask` answers one question
+(here 2 unless given), keeps the best validation epoch, saves the trainable weights with the
+config, and scores the test and held-out splits, plus the grounding checks on the test split
+(series shuffled across questions; anomalies removed), into
+expe/results/reasoning/<run>.json. `eval` rescores a checkpoint; `ask` answers one question
 about the series in a CSV file (one column per channel, numbers only or with a header).
 """
 from __future__ import annotations

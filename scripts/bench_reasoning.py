@@ -47,7 +47,7 @@ ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's firs
     "encoder + linear head (no LLM)": ["--rs_model", "encoder_head"],
     "SmolLM2 reads the numbers, zero-shot": ["--rs_model", "tslm", "--rs_series_as_text", "True", "--epochs", "0"],
     # the whole instruct model zero-shot (the 6 layers above cannot write an answer), on the first 50
-    # series of each evaluation split: 30 layers over about 1,400 prompt tokens a question
+    # series of each evaluation split: 30 layers over about 1,300 prompt tokens a question
     "SmolLM2, all 30 layers, reads the numbers, zero-shot (50 series a split)": [
         "--rs_model", "tslm", "--rs_series_as_text", "True", "--epochs", "0", "--llm_layers", "30",
         "--rs_eval_series", "50"],
@@ -126,7 +126,6 @@ FULL_SIZE = {   # the TSLM at full size: every layer of SmolLM2, LoRA r=8
     "TSLM, all 30 layers, LoRA r=8, LLM in bf16": ["--llm_layers", "30", "--llm_lora_r", "8", "--llm_dtype", "bfloat16"],
 }
 COST_ROWS = (EXPLAINER, "TSLM, LLM in bf16", *FULL_SIZE)
-EPOCHS = DEFAULT_EPOCHS
 
 
 def questions(n_series: int, n_eval: int) -> dict[str, int]:
@@ -189,11 +188,11 @@ def row_questions(row: str) -> dict[str, int]:
 
 
 def projected_seconds(probe: dict, q: dict[str, int] | None = None) -> float:
-    """A grid cell's CPU seconds at the probe's pace (on `q`, default: its row's questions): EPOCHS
-    epochs (a row that fits at once: its fit in proportion to the training questions), the
+    """A grid cell's CPU seconds at the probe's pace (on `q`, default: its row's questions):
+    DEFAULT_EPOCHS epochs (a row that fits at once: its fit in proportion to the training questions), the
     answers, the grounding checks, the rest."""
     q = q or row_questions(probe["row"])
-    fit = (EPOCHS * epoch_seconds(probe, q) if probe["train_s_per_question"] is not None
+    fit = (DEFAULT_EPOCHS * epoch_seconds(probe, q) if probe["train_s_per_question"] is not None
            else probe["fit_seconds"] * q["train"] / probe["questions"]["train"])
     return (fit + (q["test"] + q["heldout"]) * probe["answer_s_per_question"]
             + q["test"] * probe["grounding_s_per_question"] + probe["rest_seconds"])

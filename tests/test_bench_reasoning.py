@@ -89,7 +89,7 @@ def test_a_probe_projects_a_grid_cell_from_its_seconds_per_question():
     assert br.questions(20, 8) == {"train": 72, "val": 8, "test": 32, "heldout": 32}
     assert br.GRID_QUESTIONS == {"train": 7560, "val": 840, "test": 1400, "heldout": 1400}
     answers = 2800 * 0.2 + 1400 * 0.3 + 10.0
-    assert br.projected_seconds(probe(br.EXPLAINER, 0.1)) == pytest.approx(br.EPOCHS * (756 + 42) + answers)
+    assert br.projected_seconds(probe(br.EXPLAINER, 0.1)) == pytest.approx(br.DEFAULT_EPOCHS * (756 + 42) + answers)
     # a row that fits at once: its fit in proportion to the training questions
     capped = next(r for r in br.ROWS if "--rs_eval_series" in br.ROWS[r])
     assert br.row_questions(capped) == {"train": 7560, "val": 840, "test": 200, "heldout": 200}
