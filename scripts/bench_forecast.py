@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from lib.errors import cli_main  # noqa: E402
 from lib.hardware import machine, native_bf16  # noqa: E402
-from scripts.benchmark import fmt, machines_line, mean_std, measured, present, rewrite_block, where  # noqa: E402
+from scripts.benchmark import (drop_emulated_bf16, fmt, machines_line, mean_std, measured, present,  # noqa: E402
+                               rewrite_block, where)
 
 DATASETS = ("ETTh1", "ETTh2")
 HORIZONS = (96, 192, 336, 720)
@@ -447,6 +448,7 @@ def run_grid(args: argparse.Namespace) -> None:
     if missing:
         print(f"skipped: {', '.join(missing)} not under {args.data_root}")
     cells, todo = pending(args)
+    todo = drop_emulated_bf16(todo, lambda c: c.flags(args.data_root, args.expe_dir))
     for i, cell in enumerate(todo):
         if args.max_hours and time.time() - t0 > args.max_hours * 3600:
             print(f"--max_hours {args.max_hours} reached; {len(todo) - i} cells left")

@@ -37,7 +37,8 @@ from lib.data.reasoning import QUESTION_TYPES  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
 from lib.hardware import machine, native_bf16  # noqa: E402
 from lib.train.reasoning import DEFAULT_EPOCHS, VAL_SHARE  # noqa: E402
-from scripts.benchmark import FULL, fmt, machines_line, mean_std, measured, rewrite_block, where  # noqa: E402
+from scripts.benchmark import (FULL, drop_emulated_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
+                               rewrite_block, where)
 
 ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
     "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm"],
@@ -348,6 +349,20 @@ def probe_all(data_root: str, expe: Path, out: Path) -> None:
               flush=True)
 
 
+def run_grid(todo: list[tuple[str, int]], data: Path, expe: Path, out: Path) -> None:
+    """Run the (row, seed) cells not yet in `out` with their flags, one process each, in order."""
+    todo = drop_emulated_bf16(todo, lambda c: flags(*c, data, expe))
+    for i, (row, seed) in enumerate(todo, 1):
+        path = out / f"{stem(row, seed)}.json"
+        if path.is_file() and json.loads(path.read_text())["flags"] == flags(row, seed, data, expe):
+            continue
+        print(f"[{i}/{len(todo)}] {row}, seed {seed}", flush=True)
+        rec = run_cell(row, seed, data, expe, out)
+        print(f"    kind accuracy {rec['scores']['test']['kind_choice']['accuracy']:.3f} (test), "
+              f"{rec['scores']['heldout']['kind_choice']['accuracy']:.3f} (held out); {rec['wall_seconds']:.0f} s",
+              flush=True)
+
+
 @cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -368,16 +383,7 @@ def main() -> None:
         probe_all(args.data_root, args.expe_dir, args.out)
     elif not args.report_only:
         make_data(data, args.data_root, ROOT / args.expe_dir / "make_data.log")
-        todo = cells(args.rows, args.seeds)
-        for i, (row, seed) in enumerate(todo, 1):
-            path = args.out / f"{stem(row, seed)}.json"
-            if path.is_file() and json.loads(path.read_text())["flags"] == flags(row, seed, data, args.expe_dir):
-                continue
-            print(f"[{i}/{len(todo)}] {row}, seed {seed}", flush=True)
-            rec = run_cell(row, seed, data, args.expe_dir, args.out)
-            print(f"    kind accuracy {rec['scores']['test']['kind_choice']['accuracy']:.3f} (test), "
-                  f"{rec['scores']['heldout']['kind_choice']['accuracy']:.3f} (held out); {rec['wall_seconds']:.0f} s",
-                  flush=True)
+        run_grid(cells(args.rows, args.seeds), data, args.expe_dir, args.out)
         if args.explain:
             explain_all(args.data_root, args.expe_dir, args.out, args.seeds)
     write_report(args.out, args.doc)

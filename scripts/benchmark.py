@@ -275,6 +275,16 @@ def already_run(path: Path, flags: tuple[list[str], list[str]]) -> bool:
     return record["flags"] == {"run": flags[0], "test": flags[1]} and record.get("protocol_version") == PROTOCOL_VERSION
 
 
+def drop_emulated_bf16(todo: list, flags_of) -> list:
+    """`todo` less the cells whose flags (`flags_of(cell)`) run the LLM in bfloat16 on a machine that
+    emulates it, where one cell would take hours and its pace say nothing; one line says how many."""
+    emulated = [c for c in todo if "bfloat16" in flags_of(c) and not native_bf16()]
+    if emulated:
+        print(f"skipped: {len(emulated)} cells with the LLM in bfloat16, which {machine()} emulates many times "
+              "slower than float32; they run on a machine with native bfloat16")
+    return [c for c in todo if c not in emulated]
+
+
 def run_grid(cells: list[Cell], proto: Protocol, data_root: str, out: Path, expe_root: Path) -> None:
     from tqdm import tqdm
 

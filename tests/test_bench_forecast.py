@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from scripts import bench_forecast as bf
+from scripts import benchmark
 
 
 def record(group, dataset, row, horizon, percent, seed, mse, mae=0.5):
@@ -155,3 +156,19 @@ def test_the_estimate_does_not_time_bf16_where_the_machine_emulates_it(tmp_path,
     bf.estimate(args)
     assert timed == ["DLinear", "PatchTST", "Time-LLM", "LLM-PS"]
     assert "Time-LLM (bf16): not timed" in capsys.readouterr().out
+
+
+def test_run_grid_skips_bf16_cells_where_the_machine_emulates_bf16(tmp_path, monkeypatch, capsys):
+    ran: list[bf.Cell] = []
+    monkeypatch.setattr(bf, "run_cell", lambda cell, *a: ran.append(cell) or record(
+        cell.group, cell.dataset, cell.row, cell.horizon, cell.percent, cell.seed, mse=0.5))
+    monkeypatch.setattr(bf, "present", lambda dataset, root: True)
+    args = argparse.Namespace(out=tmp_path, groups=["fewshot"], rows=["Time-LLM", "Time-LLM (bf16)"], seeds=[1],
+                              data_root="d", expe_dir=Path("e"), max_hours=0)
+    for native in (False, True):
+        monkeypatch.setattr(benchmark, "native_bf16", lambda: native)
+        ran.clear()
+        bf.run_grid(args)
+        in_bf16 = [c for c in ran if c.row == "Time-LLM (bf16)"]
+        assert any(c.row == "Time-LLM" for c in ran) and bool(in_bf16) == native
+        assert ("skipped: 1 cells with the LLM in bfloat16" in capsys.readouterr().out) != native

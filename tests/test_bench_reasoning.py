@@ -8,6 +8,7 @@ import pytest
 
 from lib.errors import UserError
 from scripts import bench_reasoning as br
+from scripts import benchmark
 
 
 def split_scores(acc: float) -> dict:
@@ -152,3 +153,14 @@ def test_probes_skip_bf16_settings_where_the_machine_emulates_it(tmp_path, monke
     probed = {json.loads(p.read_text())["row"] for p in (tmp_path / "out").glob("probe__*.json")}
     assert probed == {n for n in (*br.ROWS, *br.FULL_SIZE) if "bf16" not in n} and len(probed) == len(br.ROWS)
     assert not any("bfloat16" in c for c in calls) and "skipped" in capsys.readouterr().out
+
+
+def test_the_grid_resumes_and_skips_bf16_cells_where_the_machine_emulates_bf16(tmp_path, monkeypatch, capsys):
+    calls = fake_reason_py(tmp_path, monkeypatch)
+    todo = [("majority", 1), ("TSLM, LLM in bf16", 1)]
+    dtypes = lambda: [c[c.index("--llm_dtype") + 1] if "--llm_dtype" in c else "float32" for c in calls]
+    for native, ran in ((False, ["float32"]), (True, ["float32", "bfloat16"])):   # the second pass resumes
+        monkeypatch.setattr(benchmark, "native_bf16", lambda: native)
+        br.run_grid(todo, Path("data"), Path("expe"), tmp_path / "out")
+        assert ("skipped: 1 cells with the LLM in bfloat16" in capsys.readouterr().out) != native
+        assert dtypes() == ran
