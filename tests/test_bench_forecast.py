@@ -35,7 +35,8 @@ def test_tier_1_has_every_setting_at_seed_1_and_every_seed_where_the_comparisons
     assert not set(one) & set(two)
     few = {(c.row, c.dataset, c.horizon, c.seed) for c in one if c.group == "fewshot"}
     assert len(few) == 4 * 2 * 2 + 4 * 2 and ("LLM-PS", "ETTh1", 96, 3) in few and ("LLM-PS", "ETTh2", 96, 2) not in few
-    assert {c.seed for c in one if c.group == "ablations"} == {1} and not any(c.group == "full_llm" for c in one)
+    assert {c.seed for c in one if c.group == "ablations"} == {1} and not any(c.group == "full_llm" for c in two)
+    assert [(c.group, c.seed) for c in one][-2:] == [("full_llm", 1)] * 2   # every table filled once, the costliest last
     assert {c.seed for c in one if c.row == "PatchTST" and c.group == "cheap"} == {1}
     assert [c.row for c in two][-6:] == list(bf.BF16_ROWS) * 3   # the bf16 rows come last
     assert all(not (set(c.row.split()) & {"(bf16)"}) or "bfloat16" in c.flags("d", Path("e")) for c in one + two)
@@ -138,8 +139,8 @@ def test_the_estimate_times_only_missing_probes_saves_each_and_projects_each_tie
     bf.estimate(args)
     text = capsys.readouterr().out
     assert timed == ["LLM-PS"] and set(json.loads(saved.read_text())) == {"DLinear", "Time-LLM", "LLM-PS"}
-    # tier 2's full-data cells: 10 x (100 + 10) + 20 s each
-    assert f"  2  full_llm   {2 * 1120 / 3600:6.1f} {2 * 1120 / 3600:6.1f}" in text
+    # tier 1's full-data cells: 10 x (100 + 10) + 20 s each
+    assert f"  1  full_llm   {2 * 1120 / 3600:6.1f} {2 * 1120 / 3600:6.1f}" in text
     assert "(2026-12-01, abcdef0, a CPU)" in text
     assert "not counted: LLM-PS (bf16), PatchTST, Time-LLM (bf16), no probe" in text
 
