@@ -449,12 +449,13 @@ def run_grid(args: argparse.Namespace) -> None:
     if missing:
         print(f"skipped: {', '.join(missing)} not under {args.data_root}")
     cells, todo = pending(args)
+    n_done = len(cells) - len(todo)
     todo = drop_emulated_bf16(todo, lambda c: c.flags(args.data_root, args.expe_dir))
     for i, cell in enumerate(todo):
         if args.max_hours and time.time() - t0 > args.max_hours * 3600:
             print(f"--max_hours {args.max_hours} reached; {len(todo) - i} cells left")
             break
-        print(f"[{len(cells) - len(todo) + i + 1}/{len(cells)}] {cell.stem}", flush=True)
+        print(f"[{n_done + i + 1}/{len(cells)}] {cell.stem}", flush=True)
         rec = run_cell(cell, args.data_root, args.out, args.expe_dir)
         print(f"    MSE {rec['metrics']['mse']:.4f}  MAE {rec['metrics']['mae']:.4f}  {rec['wall_seconds']:.0f} s",
               flush=True)

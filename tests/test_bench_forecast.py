@@ -172,4 +172,6 @@ def test_run_grid_skips_bf16_cells_where_the_machine_emulates_bf16(tmp_path, mon
         bf.run_grid(args)
         in_bf16 = [c for c in ran if c.row == "Time-LLM (bf16)"]
         assert any(c.row == "Time-LLM" for c in ran) and bool(in_bf16) == native
-        assert ("skipped: 1 cells with the LLM in bfloat16" in capsys.readouterr().out) != native
+        out = capsys.readouterr().out
+        assert ("skipped: 1 cells with the LLM in bfloat16" in out) != native
+        assert "[1/5] " in out and f"[{len(ran)}/5] " in out and f"[{len(ran) + 1}/5]" not in out   # the skipped cell is not counted as run
