@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import cli_main  # noqa: E402
-from lib.hardware import machine, native_bf16  # noqa: E402
-from scripts.benchmark import (drop_emulated_bf16, fmt, machines_line, mean_std, measured, present,  # noqa: E402
+from lib.hardware import machine  # noqa: E402
+from scripts.benchmark import (drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured, present,  # noqa: E402
                                rewrite_block, where)
 
 DATASETS = ("ETTh1", "ETTh2")
@@ -407,7 +407,7 @@ def estimate(args: argparse.Namespace) -> None:
     for row, percent in PROBES:
         if (args.probes is not None and row not in args.probes) or (row in saved and not args.retime):
             continue
-        if "bfloat16" in MODELS[row] and not native_bf16():
+        if emulates_bf16(MODELS[row]):
             print(f"{row}: not timed, {machine()} has no native bfloat16 (its pace would say nothing)")
             continue
         print(f"timing one epoch of {row} ...", flush=True)

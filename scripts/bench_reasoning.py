@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 from lib.config import Config  # noqa: E402
 from lib.data.reasoning import QUESTION_TYPES  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
-from lib.hardware import machine, native_bf16  # noqa: E402
+from lib.hardware import machine  # noqa: E402
 from lib.train.reasoning import DEFAULT_EPOCHS, VAL_SHARE  # noqa: E402
-from scripts.benchmark import (FULL, drop_emulated_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
+from scripts.benchmark import (FULL, drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
                                rewrite_block, where)
 
 ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
@@ -340,7 +340,7 @@ def probe_all(data_root: str, expe: Path, out: Path) -> None:
         cell_flags = probe_flags(name, expe / "probe_data", expe)
         if path.is_file() and json.loads(path.read_text())["flags"] == cell_flags:
             continue
-        if "bfloat16" in cell_flags and not native_bf16():
+        if emulates_bf16(cell_flags):
             print(f"probe: {name}: skipped, {machine()} has no native bfloat16 (its pace would say nothing)")
             continue
         print(f"probe: {name}", flush=True)

@@ -275,10 +275,15 @@ def already_run(path: Path, flags: tuple[list[str], list[str]]) -> bool:
     return record["flags"] == {"run": flags[0], "test": flags[1]} and record.get("protocol_version") == PROTOCOL_VERSION
 
 
+def emulates_bf16(flags: list[str]) -> bool:
+    """Whether these flags run the LLM in bfloat16 on a machine that emulates it, where one cell
+    would take hours and its pace say nothing."""
+    return "bfloat16" in flags and not native_bf16()
+
+
 def drop_emulated_bf16(todo: list, flags_of) -> list:
-    """`todo` less the cells whose flags (`flags_of(cell)`) run the LLM in bfloat16 on a machine that
-    emulates it, where one cell would take hours and its pace say nothing; one line says how many."""
-    emulated = [c for c in todo if "bfloat16" in flags_of(c) and not native_bf16()]
+    """`todo` less the cells whose flags (`flags_of(cell)`) `emulates_bf16`; one line says how many."""
+    emulated = [c for c in todo if emulates_bf16(flags_of(c))]
     if emulated:
         print(f"skipped: {len(emulated)} cells with the LLM in bfloat16, which {machine()} emulates many times "
               "slower than float32; they run on a machine with native bfloat16")

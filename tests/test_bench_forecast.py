@@ -151,7 +151,7 @@ def test_the_estimate_does_not_time_bf16_where_the_machine_emulates_it(tmp_path,
     monkeypatch.setattr(bf, "time_probe", lambda row, *a: timed.append(row) or {
         "train_full": 1.0, "val": 1.0, "rest": 1.0, "git_commit": "abcdef0", "timed_on": "today"})
     monkeypatch.setattr(bf, "present", lambda dataset, root: True)
-    monkeypatch.setattr(bf, "native_bf16", lambda: False)
+    monkeypatch.setattr(benchmark, "native_bf16", lambda: False)
     args = argparse.Namespace(out=tmp_path / "cells", groups=["fewshot"], rows=None, seeds=None, data_root="d",
                               expe_dir=Path("e"), max_hours=0, retime=False, probes=None)
     bf.estimate(args)

@@ -148,7 +148,7 @@ def test_a_grid_cell_and_a_probe_read_what_reason_py_writes(tmp_path, monkeypatc
 
 def test_probes_skip_bf16_settings_where_the_machine_emulates_it(tmp_path, monkeypatch, capsys):
     calls = fake_reason_py(tmp_path, monkeypatch)
-    monkeypatch.setattr(br, "native_bf16", lambda: False)
+    monkeypatch.setattr(benchmark, "native_bf16", lambda: False)
     br.probe_all("root", Path("expe"), tmp_path / "out")
     probed = {json.loads(p.read_text())["row"] for p in (tmp_path / "out").glob("probe__*.json")}
     assert probed == {n for n in (*br.ROWS, *br.FULL_SIZE) if "bf16" not in n} and len(probed) == len(br.ROWS)
