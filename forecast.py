@@ -92,7 +92,8 @@ def forecast_and_report(cfg: Config, root: Path, name: str) -> dict:
               "data": {"source": splits.source, "features": len(splits.names), "percent": cfg.percent},
               "metrics": {"mse": test["mse"], "mae": test["mae"], "test_samples": test["samples"]},
               "training": {"best_epoch": fitted.best_epoch, "best_val_mse": fitted.best_val,
-                           "history": fitted.history, "fit_seconds": fit_s,
+                           "history": fitted.history, "fit_seconds": fit_s + fitted.earlier_seconds(),
+                           "resumed_after_epoch": fitted.resumed_epochs,
                            "seconds_per_epoch": (sum(h["seconds"] for h in fitted.history) / len(fitted.history)
                                                  if fitted.history else 0.0),
                            "parameters": counts, "peak_memory_mb": peak_memory_mb()}}

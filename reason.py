@@ -122,7 +122,9 @@ def train(cfg: Config) -> None:
         result = {"config": cfg.to_dict(), "git_commit": checkpoint.git_commit(),
                   "checkpoint": str(path) if path else None,
                   "training": {"best_epoch": fitted.best_epoch if fitted else 0,
-                               "history": fitted.history if fitted else [], "fit_seconds": fit_s,
+                               "history": fitted.history if fitted else [],
+                               "fit_seconds": fit_s + (fitted.earlier_seconds() if fitted else 0.0),
+                               "resumed_after_epoch": fitted.resumed_epochs if fitted else 0,
                                "parameters": counts},
                   "scores": score_splits(model, cfg),
                   "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

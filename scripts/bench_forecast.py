@@ -36,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 from lib.errors import cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
+from lib.train.epochs import FitResult  # noqa: E402
 from scripts.benchmark import (drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured, present,  # noqa: E402
-                               rewrite_block, where)
+                               resumed_wall, rewrite_block, where)
 
 DATASETS = ("ETTh1", "ETTh2")
 HORIZONS = (96, 192, 336, 720)
@@ -151,8 +152,14 @@ def bf16_comparison(records: list[dict]) -> list[str] | None:
     return lines
 
 
+def epoch_seconds(record: dict) -> float:
+    """A cell's training and validation seconds, summed over its epochs' own timings, which a
+    resumed run keeps from every process."""
+    return FitResult(history=record["training"]["history"]).epoch_seconds()
+
+
 def training_seconds(records: list[dict]) -> float:
-    return mean_std([r["training"]["fit_seconds"] for r in records])[0]
+    return mean_std([epoch_seconds(r) for r in records])[0]
 
 
 def llm_comparisons(cells: dict) -> list[str]:
@@ -235,7 +242,8 @@ def run_cell(cell: Cell, data_root: str, out: Path, expe: Path) -> dict:
     wall, peak_gb = measured([sys.executable, "forecast.py", *flags, "--resume", "True"], log)
     (result_file,) = (ROOT / expe / cell.stem / "results" / "forecast").glob("*.json")
     result = json.loads(result_file.read_text())
-    record = {"cell": cell.__dict__, "flags": flags, "wall_seconds": wall, "peak_gb": peak_gb,
+    record = {"cell": cell.__dict__, "flags": flags, "wall_seconds": resumed_wall(wall, result["training"]),
+              "peak_gb": peak_gb,
               "git_commit": result["git_commit"], "machine": machine(), "metrics": result["metrics"],
               "training": result["training"],
               "config": result["config"]}
@@ -320,7 +328,7 @@ def detail_table(cells: dict, group: str, rows: list[str], datasets: tuple[str, 
                     f"| {d} | {h} | {row} | {len(recs)} | {fmt(stat(recs, 'mse'), '{:.3f}')} | "
                     f"{fmt(stat(recs, 'mae'), '{:.3f}')} | {p['trainable']:,} / {p['total']:,} | "
                     f"{fmt(mean_std([r['training']['seconds_per_epoch'] for r in recs]), '{:.0f}')} | "
-                    f"{fmt(epochs, '{:.1f}')} | {fmt(mean_std([r['training']['fit_seconds'] for r in recs]), '{:.0f}')} | "
+                    f"{fmt(epochs, '{:.1f}')} | {fmt(mean_std([epoch_seconds(r) for r in recs]), '{:.0f}')} | "
                     f"{fmt(mean_std([r['peak_gb'] for r in recs]), '{:.2f}')} | {pub} |")
     return "\n".join(head + lines) if lines else "(no cells yet)"
 

@@ -38,7 +38,7 @@ from lib.errors import UserError, cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
 from lib.train.reasoning import DEFAULT_EPOCHS, VAL_SHARE  # noqa: E402
 from scripts.benchmark import (FULL, drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
-                               rewrite_block, where)
+                               resumed_wall, rewrite_block, where)
 
 ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
     "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm"],
@@ -111,7 +111,8 @@ def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path) -> dict:
     wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags], log)
     (result,) = (ROOT / expe / stem(row, seed) / "results" / "reasoning").glob("*.json")
     res = json.loads(result.read_text())
-    record = {"row": row, "seed": seed, "flags": cell_flags, "wall_seconds": wall, "peak_gb": peak_gb,
+    record = {"row": row, "seed": seed, "flags": cell_flags, "wall_seconds": resumed_wall(wall, res["training"]),
+              "peak_gb": peak_gb,
               "git_commit": res["git_commit"], "machine": machine(),
               "training": res["training"], "scores": res["scores"]}
     out.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from lib.config import Config  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
 from lib.hardware import machine, native_bf16  # noqa: E402
+from lib.train.epochs import FitResult  # noqa: E402
 
 # ---- what runs ---------------------------------------------------------------------------------
 LLM = ["--pred_model", "llm"]
@@ -273,6 +274,13 @@ def already_run(path: Path, flags: tuple[list[str], list[str]]) -> bool:
         return False
     record = json.loads(path.read_text())
     return record["flags"] == {"run": flags[0], "test": flags[1]} and record.get("protocol_version") == PROTOCOL_VERSION
+
+
+def resumed_wall(wall: float, training: dict) -> float:
+    """A cell's wall seconds (`wall`, of its last process) with the epochs of the processes
+    before a resume added, from its result's `training` record."""
+    return wall + FitResult(history=training.get("history", []),
+                            resumed_epochs=training.get("resumed_after_epoch", 0)).earlier_seconds()
 
 
 def emulates_bf16(flags: list[str]) -> bool:

@@ -13,8 +13,8 @@ def record(group, dataset, row, horizon, percent, seed, mse, mae=0.5):
     cell = bf.Cell(group, dataset, row, horizon, percent, seed)
     return {"cell": cell.__dict__, "flags": cell.flags("data", Path("expe")), "wall_seconds": 10.0, "peak_gb": 1.0,
             "git_commit": "abcdef0123", "metrics": {"mse": mse, "mae": mae, "test_samples": 1},
-            "training": {"parameters": {"trainable": 10, "total": 100}, "seconds_per_epoch": 2.0, "fit_seconds": 4.0,
-                         "history": [{}, {}]}, "config": {}}
+            "training": {"parameters": {"trainable": 10, "total": 100}, "seconds_per_epoch": 1.5, "fit_seconds": 4.0,
+                         "history": [{"seconds": 1.5, "val_seconds": 0.5}] * 2}, "config": {}}
 
 
 def test_the_grid_has_distinct_cells_and_each_ablation_adds_its_flag_to_llm_ps():
@@ -81,6 +81,16 @@ def test_the_ablation_table_reads_its_unchanged_row_from_the_few_shot_cells():
     unchanged = next(l for l in ablations.splitlines() if l.startswith(f"| ETTh1 | 96 | {bf.UNCHANGED} |"))
     assert "| 3 | 0.520 ± 0.020 |" in unchanged and "0.586" in unchanged   # the float32 cells, the paper's figure
     assert "The bf16 comparison (few-shot ETTh1-96, seeds 1-3):" in text
+
+
+def test_a_resumed_cell_counts_the_epochs_of_every_process_it_ran_in():
+    resumed = record("fewshot", "ETTh2", "LLM-PS", 336, 10, 1, mse=0.5)
+    # its last process ran epoch 2 alone (fit 2.1 s, wall 3 s); epoch 1 ran in the process before
+    resumed["training"].update(fit_seconds=2.1, resumed_after_epoch=1)
+    line = bf.detail_table(bf.by_cell([resumed]), "fewshot", ["LLM-PS"], ("ETTh2",), (336,), 10)
+    assert line.splitlines()[-1].split(" | ")[9] == "4"   # training (s): both epochs, 2 s each
+    assert benchmark.resumed_wall(3.0, resumed["training"]) == 5.0
+    assert benchmark.resumed_wall(3.0, {"history": [], "fit_seconds": 0.0}) == 3.0   # a naive model
 
 
 def test_the_cheap_table_averages_horizons_per_seed_then_seeds(tmp_path):

@@ -22,6 +22,7 @@ class FitResult:
     best_val: float = float("inf")
     history: list[dict[str, float]] = field(default_factory=list)
     bad_epochs: int = 0          # epochs since the best one
+    resumed_epochs: int = 0      # epochs that earlier processes ran before this one resumed
 
     def record(self, row: dict[str, float], val: float) -> bool:
         """Add an epoch's `row` with validation figure `val` (lower is better); True if it is the best."""
@@ -31,6 +32,15 @@ class FitResult:
             return True
         self.bad_epochs += 1
         return False
+
+    def epoch_seconds(self, epochs: int | None = None) -> float:
+        """Training and validation seconds of the first `epochs` epochs (default: all of them)."""
+        return sum(h["seconds"] + h.get("val_seconds", 0.0) for h in self.history[:epochs])
+
+    def earlier_seconds(self) -> float:
+        """The epoch seconds of the processes before this one: add them to this process's time
+        to get a resumed run's whole time."""
+        return self.epoch_seconds(self.resumed_epochs)
 
     def should_stop(self, patience: int) -> bool:
         return bool(patience) and self.bad_epochs >= patience
@@ -64,6 +74,7 @@ class BestWeights:
         if "best_val_mse" in fit:   # a state file of forecast.py's first format
             fit["best_val"], fit["bad_epochs"] = fit.pop("best_val_mse"), ck.get("bad", 0)
         result = FitResult(**fit)
+        result.resumed_epochs = len(result.history)
         log.info("resumed from %s after epoch %d", self.path, len(result.history))
         return result
 

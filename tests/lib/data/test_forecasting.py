@@ -124,9 +124,12 @@ def test_a_resumed_fit_ends_where_an_uninterrupted_one_does(tmp_path):
         return fit(build_forecaster(c), splits, c, path)
 
     whole, straight = run(cfg, tmp_path / "a.pth")
-    run(cfg.replace(epochs=1), tmp_path / "b.pth")
+    _, first = run(cfg.replace(epochs=1), tmp_path / "b.pth")
     resumed, again = run(cfg.replace(resume=True), tmp_path / "b.pth")
     assert [h["val_mse"] for h in again.history] == [h["val_mse"] for h in straight.history]
+    # the first process's epoch counts in the resumed run's time
+    assert (straight.resumed_epochs, again.resumed_epochs) == (0, 1) and straight.earlier_seconds() == 0
+    assert again.earlier_seconds() == first.epoch_seconds() > 0
     torch.testing.assert_close(resumed.state_dict(), whole.state_dict())
     with pytest.raises(UserError, match="other settings"):
         run(cfg.replace(resume=True, pred_len=6), tmp_path / "b.pth")
