@@ -106,9 +106,10 @@ def make_data(data: Path, data_root: str, log: Path, extra: list[str] = ()) -> N
 
 
 def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path) -> dict:
+    """Run (or resume, from its last finished epoch) one cell's `reason.py train`; its record."""
     cell_flags = flags(row, seed, data, expe)
     log = ROOT / expe / stem(row, seed) / "bench.log"
-    wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags], log)
+    wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags, "--resume", "True"], log)
     (result,) = (ROOT / expe / stem(row, seed) / "results" / "reasoning").glob("*.json")
     res = json.loads(result.read_text())
     record = {"row": row, "seed": seed, "flags": cell_flags, "wall_seconds": resumed_wall(wall, res["training"]),

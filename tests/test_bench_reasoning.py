@@ -106,7 +106,7 @@ def test_the_cost_tables_project_the_grid_and_set_the_default_beside_the_full_si
     assert f"| all (1 of {len(br.ROWS)} rows probed) | | {5 * 3 + len(br.LLM_CONTROLS)} |" in text
 
 
-def fake_reason_py(tmp_path: Path, monkeypatch) -> list[list[str]]:
+def fake_reason_py(tmp_path: Path, monkeypatch, resumed_after_epoch: int = 0) -> list[list[str]]:
     """Stand in for `reason.py` runs: write the result JSON a run would write (and the task files
     for make-data), under tmp_path as the repository root; the commands it was given."""
     calls: list[list[str]] = []
@@ -123,7 +123,7 @@ def fake_reason_py(tmp_path: Path, monkeypatch) -> list[list[str]]:
                   "heldout": {**split_scores(0.4), "seconds": 6.4}}
         result = {"git_commit": "abc1234", "scores": scores, "training": {
             "history": [{"seconds": 7.2, "val_seconds": 0.8}], "fit_seconds": 9.0,
-            "parameters": {"trainable": 5, "total": 9}}}
+            "resumed_after_epoch": resumed_after_epoch, "parameters": {"trainable": 5, "total": 9}}}
         folder = tmp_path / arg("--expe_dir") / "results" / "reasoning"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "r.json").write_text(json.dumps(result))
@@ -144,6 +144,13 @@ def test_a_grid_cell_and_a_probe_read_what_reason_py_writes(tmp_path, monkeypatc
     assert rec["answer_s_per_question"] == pytest.approx(0.2) and rec["grounding_s_per_question"] == pytest.approx(0.1)
     assert rec["rest_seconds"] == pytest.approx(30.0 - 9.0 - 6.4 - 6.4 - 3.2)
     assert json.loads((tmp_path / "out" / f"probe__{br.safe_name(br.EXPLAINER)}.json").read_text()) == rec
+
+
+def test_a_grid_cell_resumes_its_run_and_counts_the_epochs_of_the_process_before(tmp_path, monkeypatch):
+    calls = fake_reason_py(tmp_path, monkeypatch, resumed_after_epoch=1)
+    cell = br.run_cell(br.EXPLAINER, 1, Path("data"), Path("expe"), tmp_path / "out")
+    assert calls[0][-2:] == ["--resume", "True"] and "--resume" not in cell["flags"]   # the flags stay the cell's
+    assert cell["wall_seconds"] == pytest.approx(30.0 + 7.2 + 0.8)   # this process, and epoch 1 before it
 
 
 def test_probes_skip_bf16_settings_where_the_machine_emulates_it(tmp_path, monkeypatch, capsys):
