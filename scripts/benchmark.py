@@ -73,7 +73,8 @@ class Protocol:
     seeds: list[int]
     train: list[str]                   # run.py flags shared by every detector
     llm: list[str]                     # extra flags of the LLM rows (run.py and test.py)
-    test: list[str]                    # extra test.py flags of the LLM rows
+    test: list[str]                    # extra test.py flags of the main grid's LLM rows
+    ablation_test: list[str]           # extra test.py flags of the ablation grid's LLM rows
     ablation_datasets: dict[str, list[str]]   # dataset -> entities of the ablation grid
     note: str
     dataset_flags: dict[str, list[str]] = field(default_factory=dict)   # after `train`, so they win
@@ -81,6 +82,10 @@ class Protocol:
     def grid_datasets(self, grid: str) -> dict[str, list[str]]:
         """The datasets (-> entities) of the main grid or of the ablation grid."""
         return self.datasets if grid == "main" else self.ablation_datasets
+
+    def test_flags(self, grid: str) -> list[str]:
+        """The extra test.py flags of the main grid's or the ablation grid's LLM rows."""
+        return self.test if grid == "main" else self.ablation_test
 
 
 FULL = Protocol(
@@ -92,6 +97,8 @@ FULL = Protocol(
     dataset_flags={"SMAP": ["--down_len", "10"]},
     llm=["--llm_layers", "3", "--llm_prompt_mode", "dataset"],
     test=["--llm_dtype", "bfloat16"],
+    # the same scores as bfloat16 to the F1 (docs/LLM.md), on any CPU, where bfloat16 is fast only on some
+    ablation_test=["--llm_dtype", "float32"],
     ablation_datasets={"SMD": ["machine-1-2"], "MSL": [""]},
     note="""Sized for a 2-core CPU, the same for every detector: every series is down-sampled by 5
 (SMAP, the longest, by 10) with `--down_len` (the median of each block of steps, the max of its
@@ -105,7 +112,9 @@ windows, and its F1 is left out ('-') where POT fell back to its quantile. SMD: 
 metrics averaged over the three. MSL and SMAP: all channels concatenated (one model per
 spacecraft). SKAB: trained on the anomaly-free run, tested on all runs concatenated. The LLM rows
 use the bundled SmolLM2-135M with its first 3 layers and the dataset prompt, trained in float32
-and scored in bfloat16. The ablations use SMD machine-1-2 alone, and MSL; each row changes one
+and scored in bfloat16; the ablations' LLM rows are scored in float32, which gives the same F1
+as bfloat16 scoring (docs/LLM.md) on any CPU, where bfloat16 is fast only on CPUs that compute
+it natively. The ablations use SMD machine-1-2 alone, and MSL; each row changes one
 thing of llm+mamba, whose LLM sees the raw channel only; the MAS row adds the moving-average
 channels (`--is_mas True --llm_use_mas True`), which multiplies the LLM's tokens by 5. Scoring
 weights are `lib/config.py`'s defaults (alpha = {c.test_alpha}, beta = {c.test_beta},
@@ -119,6 +128,7 @@ QUICK = Protocol(
            "--syn_test_len", "800", "--syn_features", "4", "--batch_size", "32"],
     llm=["--llm_layers", "1", "--llm_prompt_mode", "dataset"],
     test=["--llm_dtype", "auto"],   # its figures mean nothing: the fast dtype of this machine
+    ablation_test=["--llm_dtype", "auto"],
     ablation_datasets={"synthetic": [""]},
     note="`--quick`: one seed, one epoch of 64 windows, a 4-feature synthetic series, one LLM layer. "
          "It proves the script runs; its figures mean nothing.")
@@ -167,7 +177,7 @@ def cell_flags(cell: Cell, proto: Protocol, data_root: str, expe: Path) -> tuple
               *(["--data_root", data_root] if data_root else []), "--seed", str(cell.seed),
               "--expe_dir", str(expe), *proto.train, *proto.dataset_flags.get(cell.dataset, [])]
     model = detector_flags(cell.grid, cell.detector, proto)
-    extra_test = [*(proto.test if "llm" in model else []),
+    extra_test = [*(proto.test_flags(cell.grid) if "llm" in model else []),
                   *(["--baselines"] if cell.grid == "main" and cell.detector == "gat+ae" else [])]
     return [*common, *model], [*common, *model, *extra_test]
 
@@ -301,7 +311,7 @@ def drop_emulated_bf16(todo: list, flags_of) -> list:
 def run_grid(cells: list[Cell], proto: Protocol, data_root: str, out: Path, expe_root: Path) -> None:
     from tqdm import tqdm
 
-    if "bfloat16" in proto.test and not native_bf16():
+    if any(emulates_bf16(proto.test_flags(g)) for g in {c.grid for c in cells}):
         print(f"warning: the protocol scores the LLM rows in bfloat16, which {machine()} emulates many times "
               "slower than float32; a CPU with AVX-512 bf16 or AMX, or a GPU, runs them at full speed", file=sys.stderr)
     for i, cell in enumerate(tqdm(cells, desc="cells", disable=None)):

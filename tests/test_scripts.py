@@ -132,6 +132,10 @@ def test_every_row_runs_with_its_own_flags(grid):
             cfg, _ = parse_config("", flags)
             for flag, value in zip(own[::2], own[1::2]):
                 assert str(getattr(cfg, flag[2:])) == value, (row, flag)
+    # the main grid scores its LLM rows in bfloat16; the ablations score theirs in float32
+    dtypes = {parse_config("", [f for f in cell_flags(Cell(grid, "SMD", "machine-1-2", row, 1), FULL, "", REPO)[1]
+                                if f != "--baselines"])[0].llm_dtype for row in rows if "llm" in row or grid != "main"}
+    assert dtypes == {"bfloat16" if grid == "main" else "float32"}
     if grid == "ablations":   # each row differs from the base in its own flags alone, and in at least one
         def parsed(row):
             return parse_config("", cell_flags(Cell(grid, "SMD", "machine-1-2", row, 1), FULL, "", REPO)[0])[0].to_dict()
