@@ -164,11 +164,15 @@ def training_seconds(records: list[dict]) -> float:
 
 def llm_comparisons(cells: dict) -> list[str]:
     """The reading's figures, computed: each LLM row few-shot against the better cheap model of the
-    same setting (by mean MSE), with the cost in training seconds; each ablation against the
-    unchanged LLM-PS; the full-data LLM rows against PatchTST. Only where both sides have cells."""
+    same setting (by mean MSE), with the cost in training seconds, and Time-LLM (LLM-PS without its
+    two modules) against LLM-PS; each ablation against the unchanged LLM-PS; the full-data LLM rows
+    against PatchTST. Only where both sides have cells."""
     lines = []
     for d in DATASETS:
         for h in FEW_HORIZONS:
+            plain, ps = (cells.get(("fewshot", d, llm, h, 10), []) for llm in FLOAT_ROWS)
+            if plain and ps:
+                lines.append(f"Few-shot {d}-{h}, MSE of Time-LLM against LLM-PS: {against_noise(plain, ps, 'mse')}")
             cheap = [(row, cells[("fewshot", d, row, h, 10)]) for row in FEW_ROWS
                      if row not in FLOAT_ROWS and cells.get(("fewshot", d, row, h, 10))]
             if not cheap:
