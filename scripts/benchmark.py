@@ -394,6 +394,36 @@ def headline(summary: dict, datasets: list[str]) -> str:
     return "\n".join(lines)
 
 
+BASE_ROW = next(iter(ABLATIONS))   # every other row changes one thing of it
+CONTRASTED = (("vus_pr", "VUS-PR"), ("f1", "PA-F1"), ("f1_no_pa", "F1 no-PA"))
+COSTS = (("train_s", "train s"), ("windows_per_s", "windows/s"), ("peak_gb", "peak GB"))
+
+
+def signed_gap(row: tuple[float, float, int], base: tuple[float, float, int]) -> str:
+    """'+0.003 (0.004)': the row's mean minus the base's, and the larger of their two seed stds,
+    the noise the gap is to be read against ('-' for a std of one seed)."""
+    noise = max(row[1], base[1])
+    return f"{row[0] - base[0]:+.3f} ({'-' if np.isnan(noise) else f'{noise:.3f}'})"
+
+
+def against_base(summary: dict, rows: list[str], datasets: list[str]) -> str:
+    """Each ablation against the base row: quality gaps beside their noise, and costs as multiples
+    of the base's. Each side is the mean over its own seeds, whose counts the row shows."""
+    head = ["data", "row", "seeds", *(f"{h} gap (std)" for _, h in CONTRASTED), *(f"{h} x base" for _, h in COSTS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for dataset in datasets:
+        base = summary.get((dataset, BASE_ROW))
+        for row in rows:
+            s = summary.get((dataset, row))
+            if base is None or s is None or row == BASE_ROW:
+                continue
+            seeds = f"{s['f1'][2]} / {base['f1'][2]}"
+            gaps = [signed_gap(s[k], base[k]) for k, _ in CONTRASTED]
+            costs = [f"{s[k][0] / base[k][0]:.2f}" for k, _ in COSTS]
+            lines.append("| " + " | ".join([dataset, row, seeds, *gaps, *costs]) + " |")
+    return "\n".join(lines)
+
+
 # The scoring protocol the cells ran under; a cell of another version is rerun, and left out of the
 # tables. 2: STAMP-faithful scoring (window labels, whole-window errors, test-error normalisation,
 # no clipping), POT on consecutive validation windows, exact F1 without PA, per-epoch offsets.
@@ -539,6 +569,11 @@ def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str,
     if grid == "main":
         text += ["## Headline", "", headline(summary, list(datasets)), ""]
     text += ["## All rows", "", markdown_table(summary, names, list(datasets)), ""]
+    if grid == "ablations":
+        text += ["## Each row against the base", "",
+                 "Gap: the row's mean minus the base's (seeds: the row's / the base's), beside the larger of "
+                 "their two seed stds; costs: the row's mean over the base's.", "",
+                 against_base(summary, names, list(datasets)), ""]
     doc.parent.mkdir(parents=True, exist_ok=True)
     keep = doc.read_text().split("<!-- notes -->", 1)[1] if doc.is_file() and "<!-- notes -->" in doc.read_text() else ""
     doc.write_text("\n".join(text) + "\n<!-- notes -->" + keep if keep else "\n".join(text))

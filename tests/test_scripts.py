@@ -326,3 +326,17 @@ def test_measured_makes_its_log_folder_and_times_the_command(tmp_path):
     seconds, peak_gb = measured([sys.executable, "-c", "print('hi')"], log)
     assert seconds > 0 and peak_gb > 0
     assert log.read_text().splitlines()[-1] == "hi"
+
+
+def test_each_ablation_is_set_against_the_base_with_its_noise_and_cost_ratios():
+    from scripts.benchmark import BASE_ROW, against_base
+
+    def stats(vus, std, n, train):
+        return {"vus_pr": (vus, std, n), "f1": (0.5, std, n), "f1_no_pa": (0.3, np.nan, n),
+                "train_s": (train, 1.0, n), "windows_per_s": (10.0, 1.0, n), "peak_gb": (2.0, 0.1, n)}
+
+    summary = {("SMD", BASE_ROW): stats(0.250, 0.002, 3, 100.0), ("SMD", "prompt none"): stats(0.245, 0.004, 2, 50.0),
+               ("MSL", "prompt none"): stats(0.2, 0.0, 1, 1.0)}   # MSL has no base: no line
+    lines = against_base(summary, [BASE_ROW, "prompt none"], ["SMD", "MSL"]).splitlines()
+    assert len(lines) == 3 and lines[0].startswith("| data | row | seeds | VUS-PR gap (std)")
+    assert lines[2] == "| SMD | prompt none | 2 / 3 | -0.005 (0.004) | +0.000 (0.004) | +0.000 (-) | 0.50 | 1.00 | 1.00 |"
