@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from lib.config import Config  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
 from lib.hardware import machine, native_bf16  # noqa: E402
+from lib.train.checkpoint import git_commit  # noqa: E402
 from lib.train.epochs import FitResult  # noqa: E402
 
 # ---- what runs ---------------------------------------------------------------------------------
@@ -218,12 +219,30 @@ def metrics_of(judged: dict) -> dict[str, float]:
             "pot_fit": float(fitted)}
 
 
+def trained(cmd: list[str], expe: Path, log: Path) -> tuple[float, float]:
+    """run.py's wall seconds and peak GB for the cell in `expe`: measured now, or read back from a
+    run.py that finished there before with the same flags, code and machine (a grid stopped while
+    scoring then reruns the scoring alone)."""
+    mark = expe / "trained.json"
+    key = {"flags": cmd[1:], "git_commit": git_commit(), "machine": machine()}
+    if mark.is_file() and not key["git_commit"].endswith("+dirty"):
+        saved = json.loads(mark.read_text())
+        if saved["key"] == key:
+            with log.open("a") as out:
+                out.write(f"training finished here before ({saved['train_s']:.0f} s): scoring only\n")
+            return saved["train_s"], saved["train_gb"]
+    mark.unlink(missing_ok=True)
+    train_s, train_gb = measured(cmd, log)
+    mark.write_text(json.dumps({"key": key, "train_s": train_s, "train_gb": train_gb}))
+    return train_s, train_gb
+
+
 def run_cell(cell: Cell, proto: Protocol, data_root: str, expe_root: Path) -> dict:
     train_flags, test_flags = cell_flags(cell, proto, data_root, expe_root / cell.grid / cell.stem)
     expe = ROOT / expe_root / cell.grid / cell.stem   # the runs' cwd is ROOT; a relative expe_root is under it
     expe.mkdir(parents=True, exist_ok=True)
     log = expe / "benchmark.log"
-    train_s, train_gb = measured([sys.executable, "run.py", *train_flags], log)
+    train_s, train_gb = trained([sys.executable, "run.py", *train_flags], expe, log)
     _, test_gb = measured([sys.executable, "test.py", *test_flags], log)
     result = json.loads(next((expe / "results").glob("*.json")).read_text())
     return {"cell": cell.__dict__, "protocol_version": PROTOCOL_VERSION, "flags": {"run": train_flags, "test": test_flags},
@@ -553,7 +572,8 @@ def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str,
     names = list(DETECTORS) + ["baseline random", "baseline pca", "baseline iforest"] if grid == "main" \
         else list(ABLATIONS)
     title = "Results" if grid == "main" else "Ablations: does the LLM matter?"
-    text = [f"# {title}", "", "Regenerate (resumable; cells already run are kept):", "", "```bash", command, "```", "",
+    text = [f"# {title}", "", "Regenerate (resumable: cells already run are kept, and a cell stopped while "
+            "scoring keeps its finished training):", "", "```bash", command, "```", "",
             "## Protocol", "", proto.note, "",
             f"{len(records)} cells; code at commit(s) {code_commits(records)}; timed on {machines_line(records)}. "
             "Mean ± sample std over the "

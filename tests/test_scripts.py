@@ -340,3 +340,24 @@ def test_each_ablation_is_set_against_the_base_with_its_noise_and_cost_ratios():
     lines = against_base(summary, [BASE_ROW, "prompt none"], ["SMD", "MSL"]).splitlines()
     assert len(lines) == 3 and lines[0].startswith("| data | row | seeds | VUS-PR gap (std)")
     assert lines[2] == "| SMD | prompt none | 2 / 3 | -0.005 (0.004) | +0.000 (0.004) | +0.000 (-) | 0.50 | 1.00 | 1.00 |"
+
+
+def test_a_cell_stopped_while_scoring_reuses_its_finished_training(tmp_path, monkeypatch):
+    import scripts.benchmark as bench
+
+    runs = []
+    monkeypatch.setattr(bench, "measured", lambda cmd, log: runs.append(cmd) or (12.0, 1.5))
+    monkeypatch.setattr(bench, "git_commit", lambda: "abc")
+    log = tmp_path / "benchmark.log"
+    cmd = ["python", "run.py", "--seed", "1"]
+    assert bench.trained(cmd, tmp_path, log) == (12.0, 1.5) and len(runs) == 1
+    assert bench.trained(cmd, tmp_path, log) == (12.0, 1.5) and len(runs) == 1        # read back, not rerun
+    assert "scoring only" in log.read_text()
+    assert bench.trained([*cmd[:-1], "2"], tmp_path, log) and len(runs) == 2           # other flags: trains again
+    monkeypatch.setattr(bench, "git_commit", lambda: "def")
+    bench.trained([*cmd[:-1], "2"], tmp_path, log)
+    assert len(runs) == 3                                                                # other code: trains again
+    monkeypatch.setattr(bench, "git_commit", lambda: "def+dirty")
+    bench.trained([*cmd[:-1], "2"], tmp_path, log)
+    bench.trained([*cmd[:-1], "2"], tmp_path, log)
+    assert len(runs) == 5                                 # uncommitted code is never taken for the same code
