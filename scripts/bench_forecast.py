@@ -38,7 +38,7 @@ from lib.errors import cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
 from lib.train.epochs import FitResult  # noqa: E402
 from scripts.benchmark import (drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured, present,  # noqa: E402
-                               resumed_wall, rewrite_block, where)
+                               resumed_wall, rewrite_block, versus, where)
 
 DATASETS = ("ETTh1", "ETTh2")
 HORIZONS = (96, 192, 336, 720)
@@ -124,14 +124,8 @@ class Cell:
 
 
 def against_noise(base: list[dict], other: list[dict], metric: str) -> str:
-    """'base m ± s (n seeds), other m ± s (n): +x %, within/beyond seed noise'. Seed noise is the
-    larger seed std of the two rows that have more than one seed; with none, it is not measured."""
-    (ma, sa, na), (mb, sb, nb) = stat(base, metric), stat(other, metric)
-    stds = [s for s, n in ((sa, na), (sb, nb)) if n > 1]
-    noise = ("seed noise not measured" if not stds else
-             f"{'within' if abs(mb - ma) <= max(stds) else 'beyond'} seed noise ({max(stds):.3f})")
-    return (f"{ma:.3f} ({na} seed{'s' * (na > 1)}) against {mb:.3f} ({nb} seed{'s' * (nb > 1)}): "
-            f"{100 * (mb - ma) / ma:+.1f} %, {noise}")
+    """`versus` over two rows' cells: 'base m (n seeds) against other m (n): +x %, within/beyond seed noise'."""
+    return versus(stat(base, metric), stat(other, metric))
 
 
 def bf16_comparison(records: list[dict]) -> list[str] | None:

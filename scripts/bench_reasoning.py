@@ -38,7 +38,7 @@ from lib.errors import UserError, cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
 from lib.train.reasoning import DEFAULT_EPOCHS, VAL_SHARE  # noqa: E402
 from scripts.benchmark import (FULL, drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
-                               resumed_wall, rewrite_block, where)
+                               resumed_wall, rewrite_block, versus, where)
 
 ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
     "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm"],
@@ -308,6 +308,24 @@ def table(records: list[dict], split: str) -> str:
     return grouped_table(head, records, "row", ROWS, lambda row, recs: grid_row(row, recs, split))
 
 
+SPLITS = {"test": "In distribution", "heldout": "Held out"}
+
+
+def comparisons(records: list[dict]) -> list[str]:
+    """The reading's figures, computed: per split, the TSLM's kind accuracy (free text) against every
+    other row's, in points, beside seed noise, with both rows' mean wall seconds."""
+    by_row = {row: [r for r in records if r["row"] == row] for row in ROWS}
+    model = by_row.pop(EXPLAINER)
+    if not model:
+        return []
+    acc = lambda recs, split: mean_std([r["scores"][split]["kind_free"]["accuracy"] for r in recs])
+    wall = lambda recs: mean_std([r["wall_seconds"] for r in recs])[0]
+    return [f"{name}, kind accuracy (free text) of the TSLM against {row}: "
+            f"{versus(acc(model, split), acc(recs, split), relative=False)}; "
+            f"wall {wall(model):.0f} s against {wall(recs):.0f} s"
+            for split, name in SPLITS.items() for row, recs in by_row.items() if recs]
+
+
 def load(out: Path, prefix: str = "") -> list[dict]:
     """The records in `out` whose file names start with `prefix` ("": the grid's cells)."""
     return [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}*.json"))
@@ -332,7 +350,9 @@ def write_report(out: Path, doc: Path) -> None:
         f"`python scripts/bench_reasoning.py --report_only` wrote these tables from the cells in "
         f"`{where(out)}` ({len(records)} cells, code at "
         f"{commits(records)}).", "", "### In distribution (test split)", "", table(records, "test"), "",
-        "### Held out: larger magnitudes, longer segments, other backgrounds", "", table(records, "heldout")]))
+        "### Held out: larger magnitudes, longer segments, other backgrounds", "", table(records, "heldout"), "",
+        "### The TSLM against each row", "",
+        "\n".join(f"- {line}" for line in comparisons(records)) or "(no cells of the TSLM yet)"]))
 
 
 def probe_all(data_root: str, expe: Path, out: Path) -> None:

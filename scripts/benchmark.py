@@ -418,10 +418,27 @@ CONTRASTED = (("vus_pr", "VUS-PR"), ("f1", "PA-F1"), ("f1_no_pa", "F1 no-PA"))
 COSTS = (("train_s", "train s"), ("windows_per_s", "windows/s"), ("peak_gb", "peak GB"))
 
 
+def seed_noise(*stats: tuple[float, float, int]) -> float:
+    """The noise a gap between rows is read against: the larger seed std among the rows' (mean, std,
+    seeds) stats that have more than one seed; NaN where none has."""
+    stds = [std for _, std, n in stats if n > 1]
+    return max(stds) if stds else float("nan")
+
+
+def versus(base: tuple[float, float, int], other: tuple[float, float, int], relative: bool = True) -> str:
+    """'0.500 (3 seeds) against 0.520 (1 seed): +4.0 %, within seed noise (0.030)': `other`'s mean
+    against `base`'s, the gap relative (or absolute, `relative=False`), and whether it exceeds `seed_noise`."""
+    (ma, _, na), (mb, _, nb) = base, other
+    noise = seed_noise(base, other)
+    said = ("seed noise not measured" if np.isnan(noise) else
+            f"{'within' if abs(mb - ma) <= noise else 'beyond'} seed noise ({noise:.3f})")
+    gap = f"{100 * (mb - ma) / ma:+.1f} %" if relative else f"{mb - ma:+.3f}"
+    return f"{ma:.3f} ({na} seed{'s' * (na > 1)}) against {mb:.3f} ({nb} seed{'s' * (nb > 1)}): {gap}, {said}"
+
+
 def signed_gap(row: tuple[float, float, int], base: tuple[float, float, int]) -> str:
-    """'+0.003 (0.004)': the row's mean minus the base's, and the larger of their two seed stds,
-    the noise the gap is to be read against ('-' for a std of one seed)."""
-    noise = max(row[1], base[1])
+    """'+0.003 (0.004)': the row's mean minus the base's, beside their `seed_noise` ('-' where not measured)."""
+    noise = seed_noise(row, base)
     return f"{row[0] - base[0]:+.3f} ({'-' if np.isnan(noise) else f'{noise:.3f}'})"
 
 

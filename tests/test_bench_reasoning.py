@@ -171,3 +171,20 @@ def test_the_grid_resumes_and_skips_bf16_cells_where_the_machine_emulates_bf16(t
         br.run_grid(todo, Path("data"), Path("expe"), tmp_path / "out")
         assert ("skipped: 1 cells with the LLM in bfloat16" in capsys.readouterr().out) != native
         assert dtypes() == ran
+
+
+def test_the_report_sets_the_tslm_against_every_row_beside_seed_noise(tmp_path):
+    def rec(row, seed, acc):
+        return {"row": row, "seed": seed, "flags": [], "wall_seconds": 100.0 * seed, "peak_gb": 0.5,
+                "git_commit": "abc1234def", "training": {"parameters": {"trainable": 0}},
+                "scores": {"test": split_scores(acc), "heldout": split_scores(acc / 2)}}
+
+    assert br.comparisons([rec("majority", 1, 0.2)]) == []   # no TSLM cell: nothing to compare
+    cells = {f"{br.stem(row, s)}.json": rec(row, s, acc)
+             for row, s, acc in ((br.EXPLAINER, 1, 0.50), (br.EXPLAINER, 2, 0.54), ("majority", 1, 0.14),
+                                 ("encoder + linear head (no LLM)", 1, 0.53))}
+    text = report_of(tmp_path, cells)
+    assert ("- In distribution, kind accuracy (free text) of the TSLM against majority: 0.520 (2 seeds) against "
+            "0.140 (1 seed): -0.380, beyond seed noise (0.028); wall 150 s against 100 s") in text
+    assert ("- Held out, kind accuracy (free text) of the TSLM against encoder + linear head (no LLM): 0.260 (2 seeds) "
+            "against 0.265 (1 seed): +0.005, within seed noise (0.014)") in text

@@ -361,3 +361,13 @@ def test_a_cell_stopped_while_scoring_reuses_its_finished_training(tmp_path, mon
     bench.trained([*cmd[:-1], "2"], tmp_path, log)
     bench.trained([*cmd[:-1], "2"], tmp_path, log)
     assert len(runs) == 5                                 # uncommitted code is never taken for the same code
+
+
+def test_seed_noise_is_the_larger_std_of_the_rows_with_seeds_to_show_one_in_either_order():
+    from scripts.benchmark import seed_noise, versus
+
+    one, three, two = (0.5, float("nan"), 1), (0.4, 0.02, 3), (0.45, 0.05, 2)
+    assert seed_noise(one, three) == seed_noise(three, one) == 0.02 and seed_noise(three, two) == 0.05
+    assert np.isnan(seed_noise(one, one))
+    assert versus(three, one, relative=False) == "0.400 (3 seeds) against 0.500 (1 seed): +0.100, beyond seed noise (0.020)"
+    assert versus(one, one).endswith("+0.0 %, seed noise not measured")
