@@ -608,8 +608,8 @@ def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str,
     text += ["## All rows", "", markdown_table(summary, names, list(datasets)), ""]
     if grid == "ablations":
         text += ["## Each row against the base", "",
-                 "Gap: the row's mean minus the base's (seeds: the row's / the base's), beside the larger of "
-                 "their two seed stds; costs: the row's mean over the base's.", "",
+                 "Gap: the row's mean minus the base's (seeds: the row's / the base's), beside the larger seed "
+                 "std of the two ('-' where both have one seed); costs: the row's mean over the base's.", "",
                  against_base(summary, names, list(datasets)), ""]
     doc.parent.mkdir(parents=True, exist_ok=True)
     keep = doc.read_text().split("<!-- notes -->", 1)[1] if doc.is_file() and "<!-- notes -->" in doc.read_text() else ""
