@@ -114,9 +114,10 @@ def test_ablations_script_quick(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "PYTHON": sys.executable})
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = [line.split(" | ")[1] for line in (tmp_path / "ABLATIONS.md").read_text().splitlines()
-            if line.startswith("| synthetic |")]
+    all_rows, against = (tmp_path / "ABLATIONS.md").read_text().split("## Each row against the base")
+    rows = [line.split(" | ")[1] for line in all_rows.splitlines() if line.startswith("| synthetic |")]
     assert rows == rows_run
+    assert [line.split(" | ")[1] for line in against.splitlines() if line.startswith("| synthetic |")] == rows_run[1:]
 
 
 @pytest.mark.parametrize("grid", ["main", "ablations"])
