@@ -219,7 +219,7 @@ def metrics_of(judged: dict) -> dict[str, float]:
             "pot_fit": float(fitted)}
 
 
-def trained(cmd: list[str], expe: Path, log: Path) -> tuple[float, float]:
+def train_or_reuse(cmd: list[str], expe: Path, log: Path) -> tuple[float, float]:
     """run.py's wall seconds and peak GB for the cell in `expe`: measured now, or read back from a
     run.py that finished there before with the same flags, code and machine (a grid stopped while
     scoring then reruns the scoring alone)."""
@@ -242,7 +242,7 @@ def run_cell(cell: Cell, proto: Protocol, data_root: str, expe_root: Path) -> di
     expe = ROOT / expe_root / cell.grid / cell.stem   # the runs' cwd is ROOT; a relative expe_root is under it
     expe.mkdir(parents=True, exist_ok=True)
     log = expe / "benchmark.log"
-    train_s, train_gb = trained([sys.executable, "run.py", *train_flags], expe, log)
+    train_s, train_gb = train_or_reuse([sys.executable, "run.py", *train_flags], expe, log)
     _, test_gb = measured([sys.executable, "test.py", *test_flags], log)
     result = json.loads(next((expe / "results").glob("*.json")).read_text())
     return {"cell": cell.__dict__, "protocol_version": PROTOCOL_VERSION, "flags": {"run": train_flags, "test": test_flags},

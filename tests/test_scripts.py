@@ -351,16 +351,16 @@ def test_a_cell_stopped_while_scoring_reuses_its_finished_training(tmp_path, mon
     monkeypatch.setattr(bench, "git_commit", lambda: "abc")
     log = tmp_path / "benchmark.log"
     cmd = ["python", "run.py", "--seed", "1"]
-    assert bench.trained(cmd, tmp_path, log) == (12.0, 1.5) and len(runs) == 1
-    assert bench.trained(cmd, tmp_path, log) == (12.0, 1.5) and len(runs) == 1        # read back, not rerun
+    assert bench.train_or_reuse(cmd, tmp_path, log) == (12.0, 1.5) and len(runs) == 1
+    assert bench.train_or_reuse(cmd, tmp_path, log) == (12.0, 1.5) and len(runs) == 1        # read back, not rerun
     assert "scoring only" in log.read_text()
-    assert bench.trained([*cmd[:-1], "2"], tmp_path, log) and len(runs) == 2           # other flags: trains again
+    assert bench.train_or_reuse([*cmd[:-1], "2"], tmp_path, log) == (12.0, 1.5) and len(runs) == 2          # other flags: trains again
     monkeypatch.setattr(bench, "git_commit", lambda: "def")
-    bench.trained([*cmd[:-1], "2"], tmp_path, log)
+    bench.train_or_reuse([*cmd[:-1], "2"], tmp_path, log)
     assert len(runs) == 3                                                                # other code: trains again
     monkeypatch.setattr(bench, "git_commit", lambda: "def+dirty")
-    bench.trained([*cmd[:-1], "2"], tmp_path, log)
-    bench.trained([*cmd[:-1], "2"], tmp_path, log)
+    bench.train_or_reuse([*cmd[:-1], "2"], tmp_path, log)
+    bench.train_or_reuse([*cmd[:-1], "2"], tmp_path, log)
     assert len(runs) == 5                                 # uncommitted code is never taken for the same code
 
 
