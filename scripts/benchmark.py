@@ -292,9 +292,15 @@ def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None,
             print(f"{dataset}: not found under --data_root, skipped", file=sys.stderr)
             continue
         found[dataset] = datasets[dataset]
-    # Seed by seed, so that a grid stopped half-way has whole seeds of every dataset.
-    return [Cell(grid, dataset, e, d, s) for s in picked("--seeds", proto.seeds, seeds)
-            for dataset, entities in found.items() for d in detectors for e in entities]
+    seeds = picked("--seeds", proto.seeds, seeds)
+    if grid == "main":
+        # Seed by seed, so that a grid stopped half-way has whole seeds of every dataset.
+        return [Cell(grid, dataset, e, d, s) for s in seeds
+                for dataset, entities in found.items() for d in detectors for e in entities]
+    # Row by row, in ABLATIONS' order (cheapest first, MAS input last): a grid stopped half-way
+    # has every seed of the rows that answer "does the LLM help" (base, random-init, no layers).
+    return [Cell(grid, dataset, e, d, s) for d in detectors for s in seeds
+            for dataset, entities in found.items() for e in entities]
 
 
 def already_run(path: Path, flags: tuple[list[str], list[str]]) -> bool:
@@ -591,6 +597,9 @@ def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str,
     title = "Results" if grid == "main" else "Ablations: does the LLM matter?"
     text = [f"# {title}", "", "Regenerate (resumable: cells already run are kept, and a cell stopped while "
             "scoring keeps its finished training):", "", "```bash", command, "```", "",
+            "The cells run " + ("seed by seed, every dataset and detector of a seed before the next seed."
+                                if grid == "main" else "row by row, every seed of a row before the next row, "
+                                "in the order of the tables (MAS input, the costliest, last)."), "",
             "## Protocol", "", proto.note, "",
             f"{len(records)} cells; code at commit(s) {code_commits(records)}; timed on {machines_line(records)}. "
             "Mean ± sample std over the "

@@ -159,7 +159,7 @@ def test_plan_keeps_only_the_seeds_asked_for():
 
 def test_plan_keeps_only_the_rows_and_datasets_asked_for(monkeypatch):
     import scripts.benchmark as benchmark
-    from scripts.benchmark import ABLATIONS, FULL, plan
+    from scripts.benchmark import ABLATIONS, BASE_ROW as BASE, FULL, plan
 
     monkeypatch.setattr(benchmark, "present", lambda dataset, data_root: True)   # the real data need not be here
     cells = plan("ablations", FULL, "", None, [1], ["MAS input", "prompt none"])
@@ -170,6 +170,11 @@ def test_plan_keeps_only_the_rows_and_datasets_asked_for(monkeypatch):
     with pytest.raises(UserError, match="--datasets SMDX: the grid's datasets are SMD MSL"):
         plan("ablations", FULL, "", ["SMDX"])
     assert len(ABLATIONS) == len(plan("ablations", FULL, "", ["SMD"], [1]))
+    order = [(c.detector, c.seed, c.dataset) for c in plan("ablations", FULL, "", None)]
+    assert order[:4] == [(BASE, 1, "SMD"), (BASE, 1, "MSL"), (BASE, 2, "SMD"), (BASE, 2, "MSL")]
+    assert {d for d, _, _ in order[-6:]} == {"MAS input"}                 # the costliest row last
+    main = [(c.seed, c.dataset) for c in plan("main", FULL, "", ["synthetic"])]
+    assert main == sorted(main, key=lambda sd: sd[0])                        # main: seed by seed
 
 
 def test_summary_averages_entities_then_seeds():
