@@ -292,15 +292,13 @@ def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None,
             print(f"{dataset}: not found under --data_root, skipped", file=sys.stderr)
             continue
         found[dataset] = datasets[dataset]
-    seeds = picked("--seeds", proto.seeds, seeds)
-    if grid == "main":
-        # Seed by seed, so that a grid stopped half-way has whole seeds of every dataset.
-        return [Cell(grid, dataset, e, d, s) for s in seeds
-                for dataset, entities in found.items() for d in detectors for e in entities]
-    # Row by row, in ABLATIONS' order (cheapest first, MAS input last): a grid stopped half-way
-    # has every seed of the rows that answer "does the LLM help" (base, random-init, no layers).
-    return [Cell(grid, dataset, e, d, s) for d in detectors for s in seeds
-            for dataset, entities in found.items() for e in entities]
+    # Seed by seed, so that a stopped main grid has whole seeds of every dataset.
+    cells = [Cell(grid, dataset, e, d, s) for s in picked("--seeds", proto.seeds, seeds)
+             for dataset, entities in found.items() for d in detectors for e in entities]
+    if grid == "ablations":   # row by row (a stable sort: seed by seed within a row), MAS input last, so
+        # that a stopped grid has every seed of the rows that answer "does the LLM help"
+        cells.sort(key=lambda c: detectors.index(c.detector))
+    return cells
 
 
 def already_run(path: Path, flags: tuple[list[str], list[str]]) -> bool:
