@@ -65,6 +65,10 @@ ABLATIONS = {   # name -> run.py flags after the base and the protocol's LLM fla
     "prompt stats": ["--llm_prompt_mode", "stats"],
     "MAS input": ["--is_mas", "True", "--llm_use_mas", "True"],   # the MAS channels exist only with --is_mas
 }
+# The rows that answer "does the LLM help" (the base and its controls) run at every seed before the
+# others; the others (statistics prompts, MAS input: hours a cell on MSL) run at the first seed, then
+# at the rest, so a stopped grid has the answer over seeds and every row once.
+EVERY_SEED_FIRST = ("prompt dataset (base)", "prompt none", "random-init LLM", "no LLM layers (identity)")
 
 
 @dataclass(frozen=True)
@@ -295,9 +299,10 @@ def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None,
     # Seed by seed, so that a stopped main grid has whole seeds of every dataset.
     cells = [Cell(grid, dataset, e, d, s) for s in picked("--seeds", proto.seeds, seeds)
              for dataset, entities in found.items() for d in detectors for e in entities]
-    if grid == "ablations":   # row by row (a stable sort: seed by seed within a row), MAS input last, so
-        # that a stopped grid has every seed of the rows that answer "does the LLM help"
-        cells.sort(key=lambda c: detectors.index(c.detector))
+    if grid == "ablations":   # a stable sort: seed by seed within a row
+        first = min((c.seed for c in cells), default=0)
+        cells.sort(key=lambda c: (c.detector not in EVERY_SEED_FIRST and c.seed != first,
+                                  detectors.index(c.detector)))
     return cells
 
 
@@ -586,6 +591,17 @@ def code_commits(records: list[dict]) -> str:
                                           "ran)" if dirty else "")
 
 
+def ablation_order(seeds: list[int]) -> str:
+    """The sentence that gives the order in which `plan` runs the ablation grid's cells."""
+    if len(seeds) == 1:
+        return "row by row, in the order of the tables."
+    rest = " and ".join(map(str, seeds[1:]))
+    return (f"in two passes, each row by row in the order of the tables: first every row at seed {seeds[0]} and "
+            f"the rows that answer whether the LLM helps ({', '.join(EVERY_SEED_FIRST)}) at seeds {rest} too, "
+            f"each row's seeds before the next row; then the other rows at seeds {rest} (MAS input, the "
+            "costliest, last).")
+
+
 def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str, readme: Path | None) -> None:
     records = load_records(out / grid)
     datasets = proto.grid_datasets(grid)
@@ -596,8 +612,7 @@ def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str,
     text = [f"# {title}", "", "Regenerate (resumable: cells already run are kept, and a cell stopped while "
             "scoring keeps its finished training):", "", "```bash", command, "```", "",
             "The cells run " + ("seed by seed, every dataset and detector of a seed before the next seed."
-                                if grid == "main" else "row by row, every seed of a row before the next row, "
-                                "in the order of the tables (MAS input, the costliest, last)."), "",
+                                if grid == "main" else ablation_order(proto.seeds)), "",
             "## Protocol", "", proto.note, "",
             f"{len(records)} cells; code at commit(s) {code_commits(records)}; timed on {machines_line(records)}. "
             "Mean ± sample std over the "

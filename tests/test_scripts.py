@@ -159,7 +159,7 @@ def test_plan_keeps_only_the_seeds_asked_for():
 
 def test_plan_keeps_only_the_rows_and_datasets_asked_for(monkeypatch):
     import scripts.benchmark as benchmark
-    from scripts.benchmark import ABLATIONS, BASE_ROW as BASE, FULL, plan
+    from scripts.benchmark import ABLATIONS, BASE_ROW as BASE, EVERY_SEED_FIRST, FULL, plan
 
     monkeypatch.setattr(benchmark, "present", lambda dataset, data_root: True)   # the real data need not be here
     cells = plan("ablations", FULL, "", None, [1], ["MAS input", "prompt none"])
@@ -172,7 +172,14 @@ def test_plan_keeps_only_the_rows_and_datasets_asked_for(monkeypatch):
     assert len(ABLATIONS) == len(plan("ablations", FULL, "", ["SMD"], [1]))
     order = [(c.detector, c.seed, c.dataset) for c in plan("ablations", FULL, "", None)]
     assert order[:4] == [(BASE, 1, "SMD"), (BASE, 1, "MSL"), (BASE, 2, "SMD"), (BASE, 2, "MSL")]
-    assert {d for d, _, _ in order[-6:]} == {"MAS input"}                 # the costliest row last
+    assert set(EVERY_SEED_FIRST) < set(ABLATIONS)
+    rows = list(ABLATIONS)
+    first_pass = [(d, s) for d, s, _ in order[:len(order) - 2 * 2 * (len(rows) - len(EVERY_SEED_FIRST))]]
+    assert {s for d, s in first_pass if d not in EVERY_SEED_FIRST} == {1}   # the other rows once, then
+    assert [d for d, _ in first_pass] == sorted((d for d, _ in first_pass), key=rows.index)   # row by row
+    assert {d for d, _ in first_pass} == set(rows) and {s for _, s in first_pass} == {1, 2, 3}
+    assert [(d, s) for d, s, _ in order[-4:]] == [("MAS input", 2)] * 2 + [("MAS input", 3)] * 2  # costliest last
+    assert "first every row at seed 1" in benchmark.ablation_order(FULL.seeds)
     main = [(c.seed, c.dataset) for c in plan("main", FULL, "", ["synthetic"])]
     assert main == sorted(main, key=lambda sd: sd[0])                        # main: seed by seed
 
