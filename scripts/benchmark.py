@@ -451,9 +451,24 @@ def signed_gap(row: tuple[float, float, int], base: tuple[float, float, int]) ->
     return f"{row[0] - base[0]:+.3f} ({'-' if np.isnan(noise) else f'{noise:.3f}'})"
 
 
-def against_base(summary: dict, rows: list[str], datasets: list[str]) -> str:
+def machines_by_row(records: list[dict]) -> dict[tuple[str, str], frozenset[str]]:
+    """(dataset, detector) -> the machines its cells were timed on."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for r in records:
+        seen.setdefault((r["cell"]["dataset"], r["cell"]["detector"]), set()).add(r.get("machine", "?"))
+    return {key: frozenset(ms) for key, ms in seen.items()}
+
+
+def one_machine(machines: dict[tuple[str, str], frozenset[str]], *keys: tuple[str, str]) -> bool:
+    """Whether every cell of these rows was timed on one and the same machine."""
+    return len(frozenset().union(*(machines.get(k, frozenset({"?"})) for k in keys))) == 1
+
+
+def against_base(summary: dict, rows: list[str], datasets: list[str],
+                 machines: dict[tuple[str, str], frozenset[str]] | None = None) -> str:
     """Each ablation against the base row: quality gaps beside their noise, and costs as multiples
-    of the base's. Each side is the mean over its own seeds, whose counts the row shows."""
+    of the base's. Each side is the mean over its own seeds, whose counts the row shows. Given the
+    rows' `machines`, a cost multiple whose two rows were not all timed on one machine is marked †."""
     head = ["data", "row", "seeds", *(f"{h} gap (std)" for _, h in CONTRASTED), *(f"{h} x base" for _, h in COSTS)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for dataset in datasets:
@@ -464,7 +479,8 @@ def against_base(summary: dict, rows: list[str], datasets: list[str]) -> str:
                 continue
             seeds = f"{s['f1'][2]} / {base['f1'][2]}"
             gaps = [signed_gap(s[k], base[k]) for k, _ in CONTRASTED]
-            costs = [f"{s[k][0] / base[k][0]:.2f}" for k, _ in COSTS]
+            mixed = machines is not None and not one_machine(machines, (dataset, row), (dataset, BASE_ROW))
+            costs = [f"{s[k][0] / base[k][0]:.2f}" + "†" * mixed for k, _ in COSTS]
             lines.append("| " + " | ".join([dataset, row, seeds, *gaps, *costs]) + " |")
     return "\n".join(lines)
 
@@ -631,8 +647,9 @@ def write_report(grid: str, proto: Protocol, out: Path, doc: Path, command: str,
     if grid == "ablations":
         text += ["## Each row against the base", "",
                  "Gap: the row's mean minus the base's (seeds: the row's / the base's), beside the larger seed "
-                 "std of the two ('-' where both have one seed); costs: the row's mean over the base's.", "",
-                 against_base(summary, names, list(datasets)), ""]
+                 "std of the two ('-' where both have one seed); costs: the row's mean over the base's "
+                 "(†: the two rows' cells were not all timed on one machine, so the multiple mixes machines).", "",
+                 against_base(summary, names, list(datasets), machines_by_row(records)), ""]
     doc.parent.mkdir(parents=True, exist_ok=True)
     keep = doc.read_text().split("<!-- notes -->", 1)[1] if doc.is_file() and "<!-- notes -->" in doc.read_text() else ""
     doc.write_text("\n".join(text) + "\n<!-- notes -->" + keep if keep else "\n".join(text))

@@ -353,6 +353,20 @@ def test_each_ablation_is_set_against_the_base_with_its_noise_and_cost_ratios():
     lines = against_base(summary, [BASE_ROW, "prompt none"], ["SMD", "MSL"]).splitlines()
     assert len(lines) == 3 and lines[0].startswith("| data | row | seeds | VUS-PR gap (std)")
     assert lines[2] == "| SMD | prompt none | 2 / 3 | -0.005 (0.004) | +0.000 (0.004) | +0.000 (-) | 0.50 | 1.00 | 1.00 |"
+    fast, slow = frozenset({"avx512"}), frozenset({"avx2"})
+    same = {("SMD", BASE_ROW): slow, ("SMD", "prompt none"): slow}
+    assert against_base(summary, ["prompt none"], ["SMD"], same).splitlines()[2] == lines[2]
+    for machines in ({**same, ("SMD", "prompt none"): fast}, {**same, ("SMD", BASE_ROW): fast | slow}):
+        marked = against_base(summary, ["prompt none"], ["SMD"], machines).splitlines()[2]
+        assert marked.endswith("| 0.50† | 1.00† | 1.00† |"), marked   # costs timed on other machines are marked
+
+
+def test_machines_by_row_collects_each_rows_machines():
+    from scripts.benchmark import machines_by_row, one_machine
+    cell = lambda det, machine: {"cell": {"dataset": "MSL", "detector": det}, "machine": machine}
+    machines = machines_by_row([cell("a", "m1"), cell("a", "m1"), cell("b", "m1"), cell("c", "m2"), cell("c", "m1")])
+    assert machines == {("MSL", "a"): {"m1"}, ("MSL", "b"): {"m1"}, ("MSL", "c"): {"m1", "m2"}}
+    assert one_machine(machines, ("MSL", "a"), ("MSL", "b")) and not one_machine(machines, ("MSL", "a"), ("MSL", "c"))
 
 
 def test_a_cell_stopped_while_scoring_reuses_its_finished_training(tmp_path, monkeypatch):
