@@ -191,7 +191,7 @@ def cell_flags(cell: Cell, proto: Protocol, data_root: str, expe: Path) -> tuple
 def machines_line(records: list[dict]) -> str:
     """Which machines the records' timings come from, with how many cells each."""
     counts = Counter(r.get("machine", "a machine not recorded") for r in records)
-    return "; ".join(f"{m} ({n} cells)" for m, n in sorted(counts.items())) or "-"
+    return "; ".join(f"{m} ({n} cell{'s' * (n != 1)})" for m, n in sorted(counts.items())) or "-"
 
 
 def measured(cmd: list[str], log: Path) -> tuple[float, float]:

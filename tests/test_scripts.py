@@ -208,6 +208,14 @@ def test_code_commits_say_what_dirty_means_only_when_a_cell_has_it():
     assert code_commits([]) == "-"
 
 
+def test_machines_line_counts_cells_per_machine_in_words():
+    from scripts.benchmark import machines_line
+
+    records = [{"machine": "m2"}, {"machine": "m1"}, {"machine": "m2"}, {}]
+    assert machines_line(records) == "a machine not recorded (1 cell); m1 (1 cell); m2 (2 cells)"
+    assert machines_line([]) == "-"
+
+
 def test_compare_names_the_quality_metrics_that_differ_and_ignores_timing(tmp_path):
     from scripts.benchmark import compare_runs
 
