@@ -68,7 +68,7 @@ def test_the_computed_comparisons_set_each_llm_row_against_the_better_cheap_row_
     assert ("Few-shot ETTh1-96, MSE of DLinear against LLM-PS: 0.450 (3 seeds) against 0.520 (3 seeds): +15.6 %, "
             "beyond seed noise (0.020); training 4 s against 4 s") in lines
     assert ("Ablation, few-shot ETTh1-96, MSE of LLM-PS against no LLM layers (identity): 0.520 (3 seeds) against "
-            "0.530 (1 seed): +1.9 %, within seed noise (0.020)") in lines
+            "0.530 (1 seed): +1.9 %, within seed noise (0.020; the other row has 1 seed)") in lines
     assert ("Few-shot ETTh1-96, MSE of Time-LLM against LLM-PS: 0.520 (3 seeds) against 0.520 (3 seeds): +0.0 %, "
             "within seed noise (0.020)") in lines   # Time-LLM is LLM-PS without its two modules
     assert len(lines) == 4   # nothing where one side has no cells

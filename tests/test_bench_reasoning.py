@@ -185,6 +185,6 @@ def test_the_report_sets_the_tslm_against_every_row_beside_seed_noise(tmp_path):
                                  ("encoder + linear head (no LLM)", 1, 0.53))}
     text = report_of(tmp_path, cells)
     assert ("- In distribution, kind accuracy (free text) of the TSLM against majority: 0.520 (2 seeds) against "
-            "0.140 (1 seed): -0.380, beyond seed noise (0.028); wall 150 s against 100 s") in text
+            "0.140 (1 seed): -0.380, beyond seed noise (0.028; the other row has 1 seed); wall 150 s against 100 s") in text
     assert ("- Held out, kind accuracy (free text) of the TSLM against encoder + linear head (no LLM): 0.260 (2 seeds) "
-            "against 0.265 (1 seed): +0.005, within seed noise (0.014)") in text
+            "against 0.265 (1 seed): +0.005, within seed noise (0.014; the other row has 1 seed)") in text

@@ -404,5 +404,6 @@ def test_seed_noise_is_the_larger_std_of_the_rows_with_seeds_to_show_one_in_eith
     one, three, two = (0.5, float("nan"), 1), (0.4, 0.02, 3), (0.45, 0.05, 2)
     assert seed_noise(one, three) == seed_noise(three, one) == 0.02 and seed_noise(three, two) == 0.05
     assert np.isnan(seed_noise(one, one))
-    assert versus(three, one, relative=False) == "0.400 (3 seeds) against 0.500 (1 seed): +0.100, beyond seed noise (0.020)"
+    assert versus(three, one, relative=False) == ("0.400 (3 seeds) against 0.500 (1 seed): +0.100, "
+                                                "beyond seed noise (0.020; the other row has 1 seed)")
     assert versus(one, one).endswith("+0.0 %, seed noise not measured")
