@@ -459,7 +459,8 @@ def run_grid(args: argparse.Namespace) -> None:
     todo = drop_emulated_bf16(todo, lambda c: c.flags(args.data_root, args.expe_dir))
     for i, cell in enumerate(todo):
         if args.max_hours and time.time() - t0 > args.max_hours * 3600:
-            print(f"--max_hours {args.max_hours} reached; {len(todo) - i} cells left")
+            left = len(todo) - i
+            print(f"--max_hours {args.max_hours} reached; {left} cell{'s' if left != 1 else ''} left")
             break
         print(f"[{n_done + i + 1}/{len(cells)}] {cell.stem}", flush=True)
         rec = run_cell(cell, args.data_root, args.out, args.expe_dir)
