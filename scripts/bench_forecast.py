@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 from lib.errors import cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
 from lib.train.epochs import FitResult  # noqa: E402
-from scripts.benchmark import (drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured, present,  # noqa: E402
-                               resumed_wall, rewrite_block, versus, where)
+from scripts.benchmark import (drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
+                               out_of_hours, present, resumed_wall, rewrite_block, versus, where)
 
 DATASETS = ("ETTh1", "ETTh2")
 HORIZONS = (96, 192, 336, 720)
@@ -458,9 +458,7 @@ def run_grid(args: argparse.Namespace) -> None:
     n_done = len(cells) - len(todo)
     todo = drop_emulated_bf16(todo, lambda c: c.flags(args.data_root, args.expe_dir))
     for i, cell in enumerate(todo):
-        if args.max_hours and time.time() - t0 > args.max_hours * 3600:
-            left = len(todo) - i
-            print(f"--max_hours {args.max_hours} reached; {left} cell{'s' if left != 1 else ''} left")
+        if out_of_hours(t0, args.max_hours, len(todo) - i):
             break
         print(f"[{n_done + i + 1}/{len(cells)}] {cell.stem}", flush=True)
         rec = run_cell(cell, args.data_root, args.out, args.expe_dir)

@@ -20,13 +20,15 @@ tables project a grid cell from them and compare the default with the full size.
 The tasks are written once (`reason.py make-data --seed 1`, 2,100 training series and 350 each
 for test and held-out, 96 steps x 3 channels) under the grid's expe folder. Every cell
 (row, seed) runs in its own process; its record lands in `<out>/<cell>.json`, and a rerun
-skips the cells already there with the same flags.
+skips the cells already there with the same flags. `--max_hours` stops starting new cells once
+that much wall time has passed.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +40,7 @@ from lib.errors import UserError, cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
 from lib.train.reasoning import DEFAULT_EPOCHS, VAL_SHARE  # noqa: E402
 from scripts.benchmark import (FULL, drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
-                               resumed_wall, rewrite_block, versus, where)
+                               out_of_hours, resumed_wall, rewrite_block, versus, where)
 
 ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
     "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm"],
@@ -371,14 +373,23 @@ def probe_all(data_root: str, expe: Path, out: Path) -> None:
               flush=True)
 
 
-def run_grid(todo: list[tuple[str, int]], data: Path, expe: Path, out: Path) -> None:
-    """Run the (row, seed) cells not yet in `out` with their flags, one process each, in order."""
+def recorded(row: str, seed: int, data: Path, expe: Path, out: Path) -> bool:
+    """Whether `out` holds the cell's record, run with the flags it would run with now."""
+    path = out / f"{stem(row, seed)}.json"
+    return path.is_file() and json.loads(path.read_text())["flags"] == flags(row, seed, data, expe)
+
+
+def run_grid(todo: list[tuple[str, int]], data: Path, expe: Path, out: Path, max_hours: float = 0) -> None:
+    """Run the (row, seed) cells not yet in `out` with their flags, one process each, in order; start none
+    after `max_hours` (0: no limit)."""
+    t0 = time.time()
     todo = drop_emulated_bf16(todo, lambda c: flags(*c, data, expe))
-    for i, (row, seed) in enumerate(todo, 1):
-        path = out / f"{stem(row, seed)}.json"
-        if path.is_file() and json.loads(path.read_text())["flags"] == flags(row, seed, data, expe):
-            continue
-        print(f"[{i}/{len(todo)}] {row}, seed {seed}", flush=True)
+    n_done = sum(recorded(*c, data, expe, out) for c in todo)
+    pending = [c for c in todo if not recorded(*c, data, expe, out)]
+    for i, (row, seed) in enumerate(pending):
+        if out_of_hours(t0, max_hours, len(pending) - i):
+            break
+        print(f"[{n_done + i + 1}/{len(todo)}] {row}, seed {seed}", flush=True)
         rec = run_cell(row, seed, data, expe, out)
         print(f"    kind accuracy {rec['scores']['test']['kind_choice']['accuracy']:.3f} (test), "
               f"{rec['scores']['heldout']['kind_choice']['accuracy']:.3f} (held out); {rec['wall_seconds']:.0f} s",
@@ -394,6 +405,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "expe" / "results" / "bench_reasoning")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "REASONING.md")
     parser.add_argument("--expe_dir", type=Path, default=Path("expe") / "bench_reasoning")
+    parser.add_argument("--max_hours", type=float, default=0, help="start no cell after this many hours (0 = no limit)")
     parser.add_argument("--estimate", action="store_true", help="probe every row and the full-size TSLM on a small "
                         "task set (resumable); write the grid's projected cost and the cost table")
     parser.add_argument("--report_only", action="store_true", help="rewrite the tables from the cells run so far")
@@ -405,7 +417,7 @@ def main() -> None:
         probe_all(args.data_root, args.expe_dir, args.out)
     elif not args.report_only:
         make_data(data, args.data_root, ROOT / args.expe_dir / "make_data.log")
-        run_grid(cells(args.rows, args.seeds), data, args.expe_dir, args.out)
+        run_grid(cells(args.rows, args.seeds), data, args.expe_dir, args.out, args.max_hours)
         if args.explain:
             explain_all(args.data_root, args.expe_dir, args.out, args.seeds)
     write_report(args.out, args.doc)

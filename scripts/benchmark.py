@@ -336,6 +336,14 @@ def drop_emulated_bf16(todo: list, flags_of) -> list:
     return [c for c in todo if c not in emulated]
 
 
+def out_of_hours(t0: float, max_hours: float, left: int) -> bool:
+    """Whether `max_hours` (0: no limit) have passed since `t0`; if so, one line says how many cells are left."""
+    if not max_hours or time.time() - t0 <= max_hours * 3600:
+        return False
+    print(f"--max_hours {max_hours} reached; {left} cell{'s' if left != 1 else ''} left", flush=True)
+    return True
+
+
 def run_grid(cells: list[Cell], proto: Protocol, data_root: str, out: Path, expe_root: Path) -> None:
     from tqdm import tqdm
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,27 @@ def test_the_grid_resumes_and_skips_bf16_cells_where_the_machine_emulates_bf16(t
         br.run_grid(todo, Path("data"), Path("expe"), tmp_path / "out")
         assert ("skipped: 1 cells with the LLM in bfloat16" in capsys.readouterr().out) != native
         assert dtypes() == ran
+
+
+def test_max_hours_is_counted_from_the_start_and_zero_means_no_limit(capsys):
+    now = time.time()
+    assert not benchmark.out_of_hours(now, 0, 3) and not benchmark.out_of_hours(now - 7200, 0, 3)
+    assert not benchmark.out_of_hours(now, 1, 3)
+    assert benchmark.out_of_hours(now - 7200, 1, 2)
+    assert capsys.readouterr().out == "--max_hours 1 reached; 2 cells left\n"
+
+
+def test_the_grid_starts_no_cell_once_max_hours_have_passed(tmp_path, monkeypatch, capsys):
+    calls = fake_reason_py(tmp_path, monkeypatch)
+    asked: list[tuple[float, int]] = []
+    monkeypatch.setattr(br, "out_of_hours", lambda t0, hours, left: asked.append((hours, left)) or len(asked) > 1)
+    todo = [("majority", 1), ("majority", 2), ("majority", 3)]
+    br.run_grid(todo, Path("data"), Path("expe"), tmp_path / "out", max_hours=0.5)
+    assert len(calls) == 1 and asked == [(0.5, 3), (0.5, 2)]
+    asked.clear()
+    br.run_grid(todo, Path("data"), Path("expe"), tmp_path / "out", max_hours=0.5)   # resumes at the second cell
+    assert len(calls) == 2 and asked == [(0.5, 2), (0.5, 1)]
+    assert "[2/3] majority, seed 2" in capsys.readouterr().out
 
 
 def test_the_report_sets_the_tslm_against_every_row_beside_seed_noise(tmp_path):
