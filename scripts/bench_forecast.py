@@ -38,7 +38,7 @@ from lib.errors import cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
 from lib.train.epochs import FitResult  # noqa: E402
 from scripts.benchmark import (drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
-                               out_of_hours, present, resumed_wall, rewrite_block, versus, where)
+                               out_of_hours, present, recorded_with, resumed_wall, rewrite_block, versus, where)
 
 DATASETS = ("ETTh1", "ETTh2")
 HORIZONS = (96, 192, 336, 720)
@@ -443,8 +443,7 @@ def pending(args: argparse.Namespace) -> tuple[list[Cell], list[Cell]]:
              and (not args.seeds or c.seed in args.seeds) and present(c.dataset, args.data_root)]
 
     def done(c: Cell) -> bool:
-        path = args.out / f"{c.stem}.json"
-        return path.is_file() and json.loads(path.read_text())["flags"] == c.flags(args.data_root, args.expe_dir)
+        return recorded_with(args.out / f"{c.stem}.json", c.flags(args.data_root, args.expe_dir)) is not None
     return cells, [c for c in cells if not done(c)]
 
 

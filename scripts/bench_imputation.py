@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from lib.errors import UserError, cli_main  # noqa: E402
 from scripts.benchmark import (add_grid_flags, cell_stem, code_commits, fmt, mean_std, measured,  # noqa: E402
-                               picked, present)
+                               picked, present, recorded_with)
 
 LLM4IMP = ["--model", "llm4imp", "--llm_prompt_mode", "stats"]
 ROWS = {   # name -> impute.py flags
@@ -163,7 +163,7 @@ def run_robustness(data_root: str, quick: bool, out: Path, expe_root: Path, seed
             for extra in tests:
                 name = "clean" if not extra else f"{extra[1]}_{extra[3]}_{extra[5]}"
                 path = out / "robustness" / f"{dataset}__seed{seed}__{name}.json"
-                if path.is_file() and json.loads(path.read_text())["flags"] == [*base, *extra]:
+                if recorded_with(path, [*base, *extra]) is not None:
                     continue
                 print(f"robustness: {dataset} seed {seed} {name}", file=sys.stderr)
                 measured([sys.executable, "test.py", *base, *extra, "--expe_dir", str(expe)], where / "bench.log")
@@ -255,7 +255,7 @@ def main() -> None:
                      *(["--data_root", args.data_root] if args.data_root else []), "--seed", str(seed),
                      *setting.flags, *(setting.dataset_flags or {}).get(dataset, []), *ROWS[row]]
             path = out / f"{stem}.json"
-            if path.is_file() and json.loads(path.read_text())["flags"] == flags:
+            if recorded_with(path, flags) is not None:
                 continue
             print(f"{dataset} {entity} {row} seed {seed}", file=sys.stderr)
             record = {"dataset": dataset, "entity": entity, "row": row, "seed": seed,

@@ -40,7 +40,7 @@ from lib.errors import UserError, cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
 from lib.train.reasoning import DEFAULT_EPOCHS, VAL_SHARE  # noqa: E402
 from scripts.benchmark import (FULL, drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
-                               out_of_hours, resumed_wall, rewrite_block, versus, where)
+                               out_of_hours, recorded_with, resumed_wall, rewrite_block, versus, where)
 
 ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
     "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm"],
@@ -362,7 +362,7 @@ def probe_all(data_root: str, expe: Path, out: Path) -> None:
     for name in (*ROWS, *FULL_SIZE):
         path = out / f"probe__{safe_name(name)}.json"
         cell_flags = probe_flags(name, expe / "probe_data", expe)
-        if path.is_file() and json.loads(path.read_text())["flags"] == cell_flags:
+        if recorded_with(path, cell_flags) is not None:
             continue
         if emulates_bf16(cell_flags):
             print(f"probe: {name}: skipped, {machine()} has no native bfloat16 (its pace would say nothing)")
@@ -373,19 +373,13 @@ def probe_all(data_root: str, expe: Path, out: Path) -> None:
               flush=True)
 
 
-def recorded(row: str, seed: int, data: Path, expe: Path, out: Path) -> bool:
-    """Whether `out` holds the cell's record, run with the flags it would run with now."""
-    path = out / f"{stem(row, seed)}.json"
-    return path.is_file() and json.loads(path.read_text())["flags"] == flags(row, seed, data, expe)
-
-
 def run_grid(todo: list[tuple[str, int]], data: Path, expe: Path, out: Path, max_hours: float = 0) -> None:
     """Run the (row, seed) cells not yet in `out` with their flags, one process each, in order; start none
     after `max_hours` (0: no limit)."""
     t0 = time.time()
     todo = drop_emulated_bf16(todo, lambda c: flags(*c, data, expe))
-    n_done = sum(recorded(*c, data, expe, out) for c in todo)
-    pending = [c for c in todo if not recorded(*c, data, expe, out)]
+    pending = [c for c in todo if recorded_with(out / f"{stem(*c)}.json", flags(*c, data, expe)) is None]
+    n_done = len(todo) - len(pending)
     for i, (row, seed) in enumerate(pending):
         if out_of_hours(t0, max_hours, len(pending) - i):
             break

@@ -306,12 +306,18 @@ def plan(grid: str, proto: Protocol, data_root: str, only: list[str] | None,
     return cells
 
 
+def recorded_with(path: Path, flags) -> dict | None:
+    """The cell record at `path` if there is one and it ran with `flags`; else None."""
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return record if record["flags"] == flags else None
+
+
 def already_run(path: Path, flags: tuple[list[str], list[str]]) -> bool:
     """Whether `path` holds this cell, run with these flags under the current protocol."""
-    if not path.is_file():
-        return False
-    record = json.loads(path.read_text())
-    return record["flags"] == {"run": flags[0], "test": flags[1]} and record.get("protocol_version") == PROTOCOL_VERSION
+    record = recorded_with(path, {"run": flags[0], "test": flags[1]})
+    return record is not None and record.get("protocol_version") == PROTOCOL_VERSION
 
 
 def resumed_wall(wall: float, training: dict) -> float:

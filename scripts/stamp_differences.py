@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import UserError, cli_main  # noqa: E402
-from scripts.benchmark import FULL, QUICK, measured, metrics_of, picked  # noqa: E402
+from scripts.benchmark import FULL, QUICK, measured, metrics_of, picked, recorded_with  # noqa: E402
 
 # name -> test.py flags. The first row is STAMP's protocol (the defaults); each other changes one thing.
 VARIANTS = {
@@ -43,8 +43,8 @@ def score_variant(name: str, flags: list[str], base: list[str], expe: Path, out:
     """test.py on the trained checkpoint with `flags`; the variant's record (cached in `out`)."""
     path = out / (name.replace(" ", "_").replace("/", "-") + ".json")
     test_flags = [*base, *flags]
-    if path.is_file() and json.loads(path.read_text())["flags"] == test_flags:
-        return json.loads(path.read_text())
+    if (record := recorded_with(path, test_flags)) is not None:
+        return record
     measured([sys.executable, "test.py", *test_flags], expe / "differences.log")
     result = json.loads(next((ROOT / expe / "results").glob("*.json")).read_text())
     pot = result["label_free"]["pot"]
