@@ -228,12 +228,20 @@ def cost_table(probes: list[dict]) -> str:
     return grouped_table(head, probes, "row", COST_ROWS, cost_row)
 
 
+def trained_reasoner(expe: Path, seed: int) -> Path | None:
+    """The seed's trained TSLM checkpoint, `pth/reason_<run>.pth`; None where it is not on this machine.
+    `reason_<run>_last.pth` beside it is the training state for --resume, not a reasoner."""
+    found = sorted(p for p in (ROOT / expe / stem(EXPLAINER, seed) / "pth").glob("reason_*.pth")
+                   if not p.name.endswith("_last.pth"))
+    return found[-1] if found else None
+
+
 def explain_cell(name: str, seed: int, data_root: str, expe: Path, out: Path) -> dict | None:
     """Train the detector once per dataset, then score it with `test.py --explain text` and the
     seed's TSLM; the record of `explanation_scores`. None (said) where the reasoner's checkpoint
     is not on this machine."""
-    found = sorted((ROOT / expe / stem(EXPLAINER, seed) / "pth").glob("*.pth"))
-    if not found:
+    reasoner = trained_reasoner(expe, seed)
+    if reasoner is None:
         print(f"    no checkpoint of '{EXPLAINER}', seed {seed}, under {expe}: run the grid first; skipped")
         return None
     data_flags, train_flags = EXPLAIN_DATA[name]
@@ -241,7 +249,7 @@ def explain_cell(name: str, seed: int, data_root: str, expe: Path, out: Path) ->
     common = [*data_flags, "--data_root", data_root, *DETECTOR, "--expe_dir", str(folder)]
     log = ROOT / folder / "bench.log"
     measured([sys.executable, "run.py", *common, *train_flags, "--resume", "True"], log)
-    test_flags = [*common, "--explain", "text", "--reasoner", str(found[-1])]
+    test_flags = [*common, "--explain", "text", "--reasoner", str(reasoner)]
     wall, peak = measured([sys.executable, "test.py", *test_flags], log)
     (result,) = (ROOT / folder / "results").glob("*.json")
     res = json.loads(result.read_text())

@@ -117,6 +117,8 @@ def test_reason_py_trains_evaluates_and_answers_on_tiny_models(tiny_reasoner, tm
     (tmp_path / "bad.csv").write_text("a,b\n1,x\n")
     bad = cli("reason.py", "ask", "--checkpoint", ck, "--series", str(tmp_path / "bad.csv"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    state = cli("reason.py", "ask", "--checkpoint", ck.replace(".pth", "_last.pth"), "--series", str(tmp_path / "s.csv"))
+    assert state.returncode == 2 and "not a trained reasoner" in state.stderr and "Traceback" not in state.stderr
 
 
 def test_rs_eval_series_scores_the_first_series_of_each_split(tiny_reasoner):
