@@ -135,6 +135,10 @@ class Config:
     rs_series_as_text: bool = field(default=False, metadata={"scope": "reasoning", "help": "reason.py tslm: the "
                                                                                    "series as numbers in the prompt, "
                                                                                    "no encoder (a control)"})
+    rs_chat_template: bool = field(default=False, metadata={"scope": "reasoning", "help": "reason.py tslm: "
+                                                        "the prompt as one user message in the LLM's chat template, "
+                                                        "the answer as the assistant's turn, stopped at its end too "
+                                                        "(for the instruct model zero-shot)"})
     rs_enc_dim: int = field(default=128, metadata={"scope": "reasoning", "help": "reason.py: encoder width (OpenTSLM: 128)"})
     rs_enc_heads: int = field(default=8, metadata={"scope": "reasoning", "help": "reason.py: encoder heads (OpenTSLM: 8)"})
     rs_enc_layers: int = field(default=6, metadata={"scope": "reasoning", "help": "reason.py: encoder layers (OpenTSLM: 6)"})

@@ -67,6 +67,14 @@ def build_encoder(cfg) -> SeriesEncoder:
     return SeriesEncoder(cfg.rs_enc_dim, cfg.rs_enc_heads, cfg.rs_enc_layers, cfg.rs_enc_ff, cfg.rs_patch)
 
 
+def chat_turn(tokenizer, cfg) -> tuple[str, str]:
+    """(before, after) one user message in the LLM's chat template; one line where it has none."""
+    turn = tokenizer.chat_turn()
+    if turn is None:
+        raise UserError(f"--rs_chat_template True: the tokenizer of --llm_model {cfg.llm_model} has no chat template")
+    return turn
+
+
 class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
     """Series and a question -> an answer in words (trainable: encoder, projector, LoRA)."""
 
@@ -80,6 +88,9 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
         self.projector = nn.Sequential(nn.LayerNorm(cfg.rs_enc_dim),
                                        nn.Linear(cfg.rs_enc_dim, llm.config.hidden_size), nn.GELU())
         self.end_id = self.tokenizer.encode(END)[-1]
+        self.turn = chat_turn(self.tokenizer, cfg) if cfg.rs_chat_template else ("", "")
+        # the template's end of turn (its first token after the message) also ends an answer
+        self.turn_end_id = self.tokenizer.encode(self.turn[1])[0] if self.turn[1] else None
         self.series_as_text = cfg.rs_series_as_text
         self.share_series = cfg.llm_prefix_cache
         if self.series_as_text:   # nothing of the encoder is used: keep it out of the optimiser
@@ -106,7 +117,7 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
         x = torch.as_tensor(series, dtype=torch.float32)
         channels, mean, std = normalised_channels(x, self.encoder.patch)
         tokens = None if self.series_as_text else self.projector(self.encoder(channels)).to(self.dtype)  # [N, P, d_llm]
-        parts = [self.text(PRE_PROMPT.format(n=x.shape[1]))]
+        parts = [self.text(self.turn[0] + PRE_PROMPT.format(n=x.shape[1]))]
         for i in range(x.shape[1]):
             caption = CAPTION.format(i=i, mean=float(mean[i]), std=float(std[i]))
             if self.series_as_text:   # the control: numbers in text, one decimal, no encoder
@@ -116,7 +127,7 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
         return torch.cat(parts)
 
     def question_part(self, question: str) -> torch.Tensor:
-        return self.text(POST_PROMPT.format(question=question))
+        return self.text(POST_PROMPT.format(question=question) + self.turn[1])
 
     def prompt(self, series: np.ndarray, question: str) -> torch.Tensor:
         """The whole prompt's embeddings `[S, d_llm]`: series part, then question."""
@@ -167,7 +178,8 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
 
     @torch.no_grad()
     def generate_ids(self, series: list[np.ndarray], questions: list[str], max_new_tokens: int) -> list[list[int]]:
-        """Greedy answer token ids, stopped at END; the prompts left-padded into one batch."""
+        """Greedy answer token ids, stopped at END (or at the chat turn's end); the prompts left-padded
+        into one batch."""
         out, mask, next_pos = self.prefill(series, questions)
         B = len(questions)
         answers: list[list[int]] = [[] for _ in range(B)]
@@ -176,7 +188,7 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
             token = self.logits(out.last_hidden_state[:, -1]).argmax(dim=-1)      # [B]
             for r in range(B):
                 if not done[r]:
-                    if int(token[r]) == self.end_id:
+                    if int(token[r]) in (self.end_id, self.turn_end_id):
                         done[r] = True
                     else:
                         answers[r].append(int(token[r]))

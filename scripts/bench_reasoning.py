@@ -48,12 +48,14 @@ ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's firs
     "TSLM, LLM in bf16": ["--rs_model", "tslm", "--llm_dtype", "bfloat16"],
     "TSLM, random-init LLM": ["--rs_model", "tslm", "--llm_pretrained", "False"],
     "encoder + linear head (no LLM)": ["--rs_model", "encoder_head"],
-    "SmolLM2 reads the numbers, zero-shot": ["--rs_model", "tslm", "--rs_series_as_text", "True", "--epochs", "0"],
+    # zero-shot, the instruct model reads its own chat format (without it, it replies "A:" and ends its turn)
+    "SmolLM2 reads the numbers, zero-shot": ["--rs_model", "tslm", "--rs_series_as_text", "True", "--epochs", "0",
+                                             "--rs_chat_template", "True"],
     # the whole instruct model zero-shot (the 6 layers above cannot write an answer), on the first 50
     # series of each evaluation split: 30 layers over about 1,300 prompt tokens a question
     "SmolLM2, all 30 layers, reads the numbers, zero-shot (50 series a split)": [
         "--rs_model", "tslm", "--rs_series_as_text", "True", "--epochs", "0", "--llm_layers", "30",
-        "--rs_eval_series", "50"],
+        "--rs_eval_series", "50", "--rs_chat_template", "True"],
     "SmolLM2 reads the numbers, LoRA r=8": ["--rs_model", "tslm", "--rs_series_as_text", "True", "--llm_lora_r", "8"],
     "random forest on window statistics": ["--rs_model", "stats_forest"],
     "majority": ["--rs_model", "majority"],

@@ -164,6 +164,9 @@ class ByteTokenizer:
     def decode(self, ids: list[int]) -> str:
         return bytes(ids).decode("utf-8", errors="replace")
 
+    def chat_turn(self) -> None:
+        return None   # no chat template
+
 
 class HFTokenizer:
     """A transformers tokenizer behind the same one-method interface."""
@@ -176,6 +179,17 @@ class HFTokenizer:
 
     def decode(self, ids: list[int]) -> str:
         return self.tok.decode(ids)
+
+    def chat_turn(self) -> tuple[str, str] | None:
+        """The text the chat template puts before and after one user message, the assistant's turn
+        opened (None without a template)."""
+        if not getattr(self.tok, "chat_template", None):
+            return None
+        mark = "\x00"
+        text = self.tok.apply_chat_template([{"role": "user", "content": mark}], add_generation_prompt=True,
+                                            tokenize=False)
+        before, after = text.split(mark)
+        return before, after
 
 
 def _load_tokenizer(source: str) -> HFTokenizer:

@@ -8,7 +8,7 @@ import torch
 from lib.config import Config
 from lib.data.reasoning import label_sets, make_examples
 from lib.errors import UserError
-from model.reasoner import EncoderClassifier, Majority, StatsForest, TimeSeriesLM, normalised_channels
+from model.reasoner import POST_PROMPT, EncoderClassifier, Majority, StatsForest, TimeSeriesLM, normalised_channels
 from model.registry import build_reasoner, reasoner_names
 
 TINY = dict(llm_model="tiny", llm_layers=2, rs_enc_dim=16, rs_enc_heads=2, rs_enc_layers=1, rs_enc_ff=32)
@@ -176,3 +176,29 @@ def test_every_reasoner_is_one_registry_entry_built_from_the_config():
     assert isinstance(build_reasoner(Config(**{**TINY, "rs_model": "majority"}), 2), Majority)
     with pytest.raises(UserError, match="unknown reasoner 'nope'; known: encoder_head, majority"):
         build_reasoner(Config(**{**TINY, "rs_model": "nope"}), 2)
+
+
+def test_the_chat_template_wraps_the_prompt_and_its_end_of_turn_stops_the_answer():
+    from model.llm.backends import HFTokenizer
+
+    class Templated:   # a tokenizer with a chat template, as transformers renders one
+        chat_template = "..."
+
+        def apply_chat_template(self, messages, add_generation_prompt, tokenize):
+            return f"<u>{messages[0]['content']}</u><a>" if add_generation_prompt and not tokenize else None
+
+    assert HFTokenizer(Templated()).chat_turn() == ("<u>", "</u><a>")
+    with pytest.raises(UserError, match="has no chat template"):
+        tiny_lm(rs_chat_template=True)   # the tiny LLM's byte tokenizer has none
+    model = tiny_lm()
+    ex = make_examples(2, "train", seed=4, T=48, N=2)
+    args = ([e.series for e in ex], [e.questions[0]["question"] for e in ex], 5)
+    first = model.generate_ids(*args)[0][0]
+    model.turn_end_id = first
+    assert model.generate_ids(*args)[0] == []
+    plain = model.series_part(ex[0].series)
+    model.turn = ("<u>", "</u><a>")
+    wrapped = model.series_part(ex[0].series)
+    assert torch.equal(wrapped[:3], model.text("<u>")) and torch.equal(wrapped[3:], plain)
+    q = args[1][0]
+    assert torch.equal(model.question_part(q), model.text(POST_PROMPT.format(question=q) + "</u><a>"))
