@@ -235,7 +235,8 @@ def trained_reasoner(expe: Path, seed: int) -> Path | None:
     `reason_<run>_last.pth` beside it is the training state for --resume, not a reasoner."""
     found = sorted(p for p in (ROOT / expe / stem(EXPLAINER, seed) / "pth").glob("reason_*.pth")
                    if not p.name.endswith("_last.pth"))
-    return found[-1] if found else None
+    # under `expe` as given (the grid's is relative), so the record names no machine's folders
+    return expe / stem(EXPLAINER, seed) / "pth" / found[-1].name if found else None
 
 
 def explain_cell(name: str, seed: int, data_root: str, expe: Path, out: Path) -> dict | None:

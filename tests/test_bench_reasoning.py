@@ -75,13 +75,15 @@ def test_explain_skips_a_seed_whose_reasoner_is_not_on_this_machine(tmp_path, ca
     assert "run the grid first; skipped" in capsys.readouterr().out
 
 
-def test_explain_takes_the_trained_reasoner_not_the_training_state(tmp_path):
+def test_explain_takes_the_trained_reasoner_not_the_training_state(tmp_path, monkeypatch):
+    monkeypatch.setattr(br, "ROOT", tmp_path)
     pth = tmp_path / "expe" / br.stem(br.EXPLAINER, 1) / "pth"
     pth.mkdir(parents=True)
     (pth / "reason_tslm_L6_seed1_last.pth").write_bytes(b"")
-    assert br.trained_reasoner(tmp_path / "expe", 1) is None
+    assert br.trained_reasoner(Path("expe"), 1) is None
     (pth / "reason_tslm_L6_seed1.pth").write_bytes(b"")
-    assert br.trained_reasoner(tmp_path / "expe", 1) == pth / "reason_tslm_L6_seed1.pth"
+    # relative, as the grid's expe folder: the explain record names no machine's folders
+    assert br.trained_reasoner(Path("expe"), 1) == Path("expe") / br.stem(br.EXPLAINER, 1) / "pth" / "reason_tslm_L6_seed1.pth"
 
 
 def test_a_missing_doc_is_refused_in_one_line(tmp_path):
