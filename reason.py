@@ -134,9 +134,9 @@ def train(cfg: Config) -> None:
 
 def load_reasoner(path: str, overrides: dict) -> tuple[torch.nn.Module, Config]:
     ck = checkpoint.load(Path(path), "reasoner checkpoint")
-    if "n_channels" not in ck:   # the per-epoch training state (reason_<run>_last.pth) holds no trained reasoner
-        raise UserError(f"{path}: a training state saved for --resume, not a trained reasoner: give "
-                        f"{Path(path).name.removesuffix('_last.pth')}.pth, which reason.py train writes at its end")
+    if "n_channels" not in ck:   # e.g. the per-epoch training state for --resume (reason_<run>_last.pth)
+        raise UserError(f"{path}: not a trained reasoner: give the pth/reason_<run>.pth that reason.py train "
+                        "writes at its end (its result JSON names it)")
     # the channels it was trained on, whatever --rs_channels said then
     cfg = Config(**{**ck["config"], **overrides, "rs_channels": ck["n_channels"]})
     model = build_reasoner(cfg, ck["n_channels"])

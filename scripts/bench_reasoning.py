@@ -231,12 +231,12 @@ def cost_table(probes: list[dict]) -> str:
 
 
 def trained_reasoner(expe: Path, seed: int) -> Path | None:
-    """The seed's trained TSLM checkpoint, `pth/reason_<run>.pth`; None where it is not on this machine.
-    `reason_<run>_last.pth` beside it is the training state for --resume, not a reasoner."""
-    found = sorted(p for p in (ROOT / expe / stem(EXPLAINER, seed) / "pth").glob("reason_*.pth")
-                   if not p.name.endswith("_last.pth"))
-    # under `expe` as given (the grid's is relative), so the record names no machine's folders
-    return expe / stem(EXPLAINER, seed) / "pth" / found[-1].name if found else None
+    """The seed's trained TSLM checkpoint, as its reason.py result names it (under `expe` as given:
+    the grid's is relative, so the explain record names no machine's folders); None where it is not
+    on this machine."""
+    results = sorted((ROOT / expe / stem(EXPLAINER, seed) / "results" / "reasoning").glob("*.json"))
+    found = json.loads(results[-1].read_text())["checkpoint"] if results else None
+    return Path(found) if found and (ROOT / found).is_file() else None
 
 
 def explain_cell(name: str, seed: int, data_root: str, expe: Path, out: Path) -> dict | None:

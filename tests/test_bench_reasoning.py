@@ -77,11 +77,14 @@ def test_explain_skips_a_seed_whose_reasoner_is_not_on_this_machine(tmp_path, ca
 
 def test_explain_takes_the_trained_reasoner_not_the_training_state(tmp_path, monkeypatch):
     monkeypatch.setattr(br, "ROOT", tmp_path)
-    pth = tmp_path / "expe" / br.stem(br.EXPLAINER, 1) / "pth"
-    pth.mkdir(parents=True)
-    (pth / "reason_tslm_L6_seed1_last.pth").write_bytes(b"")
+    cell = Path("expe") / br.stem(br.EXPLAINER, 1)
+    (tmp_path / cell / "pth").mkdir(parents=True)
+    (tmp_path / cell / "pth" / "reason_tslm_L6_seed1_last.pth").write_bytes(b"")   # the --resume state
     assert br.trained_reasoner(Path("expe"), 1) is None
-    (pth / "reason_tslm_L6_seed1.pth").write_bytes(b"")
+    trained = cell / "pth" / "reason_tslm_L6_seed1.pth"   # as reason.py train names it in its result
+    (tmp_path / trained).write_bytes(b"")
+    (tmp_path / cell / "results" / "reasoning").mkdir(parents=True)
+    (tmp_path / cell / "results" / "reasoning" / "tslm_L6_seed1.json").write_text(json.dumps({"checkpoint": str(trained)}))
     # relative, as the grid's expe folder: the explain record names no machine's folders
     assert br.trained_reasoner(Path("expe"), 1) == Path("expe") / br.stem(br.EXPLAINER, 1) / "pth" / "reason_tslm_L6_seed1.pth"
 
