@@ -14,7 +14,8 @@ direction, magnitude, background) and four questions with templated answers
 OpenTSLM's SoftPrompt model, or with `--rs_series_as_text True` the LLM reading the numbers;
 encoder_head: the same encoder with a linear head per question type, no LLM;
 stats_forest: random forests on window statistics; majority) on train.jsonl for --epochs
-(here 2 unless given), keeps the best validation epoch, saves the trainable weights with the
+(here 2 unless given; the TSLM runs all 30 layers of the LLM in bfloat16 unless --llm_layers and
+--llm_dtype say otherwise), keeps the best validation epoch, saves the trainable weights with the
 config, and scores the test and held-out splits, plus the grounding checks on the test split
 (series shuffled across questions; anomalies removed), into
 expe/results/reasoning/<run>.json. `eval` rescores a checkpoint; `ask` answers one question
@@ -37,9 +38,10 @@ from lib.data.reasoning import REGIONS, make_examples, read_examples, samples_of
 from lib.errors import UserError, cli_main
 from lib.outputs.report import write_json
 from lib.runfiles import check_writable, run_lock
+from lib.metrics.reasoning import parse_label
 from lib.score.reasoning import answer, grounding_checks, scores
 from lib.train import checkpoint
-from lib.train.reasoning import DEFAULT_EPOCHS, fit
+from lib.train.reasoning import TASK_DEFAULTS, fit
 from lib.utils import seed_everything, set_threads_and_quiet, setup_logging
 from model.registry import build_reasoner, check_reasoner
 
@@ -95,6 +97,18 @@ def score_splits(model, cfg: Config) -> dict:
     return out
 
 
+CURVE_SERIES = 28   # validation series whose kind question is answered after every epoch: the learning curve
+
+
+def curve_point(model, val_examples, cfg: Config) -> dict[str, float]:
+    """Kind accuracy (multiple choice) and parse failures on the first CURVE_SERIES validation
+    series, answered as in evaluation: the history's learning curve."""
+    samples = [s for s in samples_of(val_examples[:CURVE_SERIES]) if s.qtype == "kind_choice"]
+    said = [parse_label(a) for a in answer(model, samples, cfg)]
+    return {"val_kind_accuracy": float(np.mean([p == s.label for p, s in zip(said, samples)])),
+            "val_parse_failure": float(np.mean([p is None for p in said]))}
+
+
 def train(cfg: Config) -> None:
     root, name = Path(cfg.expe_dir), run_name(cfg)
     check_writable((root / "pth", root / "results" / "reasoning", root / "log" / "reasoning"))
@@ -112,7 +126,8 @@ def train(cfg: Config) -> None:
                       "total": sum(p.numel() for p in model.parameters())}
             log.info("%s: %d training series; %d of %d parameters trainable", name, len(examples),
                      counts["trainable"], counts["total"])
-            model, fitted = fit(model, examples, cfg, root / "pth" / f"reason_{name}_last.pth")
+            model, fitted = fit(model, examples, cfg, root / "pth" / f"reason_{name}_last.pth",
+                                on_epoch=lambda m, val: curve_point(m, val, cfg))
             path = root / "pth" / f"reason_{name}.pth"
             checkpoint.save_atomic({"config": cfg.to_dict(), "model": model.state_dict(),
                                     "n_channels": examples[0].series.shape[1], "epoch": fitted.best_epoch,
@@ -165,13 +180,13 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     if not argv or argv[0] not in COMMANDS:
         raise UserError(f"usage: python reason.py {{{'|'.join(COMMANDS)}}} [flags]; see --help after a command")
     parser = argparse.ArgumentParser(prog=f"reason.py {argv[0]}", description=__doc__.splitlines()[0])
-    add_config_flags(parser, task_defaults={"epochs": DEFAULT_EPOCHS})
+    add_config_flags(parser, task_defaults=TASK_DEFAULTS)
     parser.add_argument("--checkpoint", default="", help="eval, ask: a checkpoint of reason.py train")
     parser.add_argument("--series", default="", help="ask: a CSV file, one column per channel")
     parser.add_argument("--question", default="What, if anything, is unusual in this series?", help="ask")
     args = parser.parse_args(argv[1:])
     overrides = overrides_from_args(args)
-    cfg = Config(**{"epochs": DEFAULT_EPOCHS, **overrides})   # reason.py's default under the typed flags
+    cfg = Config(**{**TASK_DEFAULTS, **overrides})   # reason.py's defaults under the typed flags
     cfg.validate()
     if cfg.rs_length < 48 or cfg.rs_channels < 1 or min(cfg.rs_n_train, cfg.rs_n_eval) < 1 or cfg.rs_eval_series < 0:
         raise UserError("--rs_length must be >= 48, --rs_channels, --rs_n_train and --rs_n_eval >= 1, "

@@ -145,7 +145,19 @@ class Config:
     rs_enc_ff: int = field(default=1024, metadata={"scope": "reasoning", "help": "reason.py: encoder feed-forward "
                                                                            "width (OpenTSLM: 1024)"})
     rs_patch: int = field(default=4, metadata={"scope": "reasoning", "help": "reason.py: steps per series token (OpenTSLM: 4)"})
-    rs_lr: float = field(default=2e-4, metadata={"scope": "reasoning", "help": "reason.py: AdamW learning rate"})
+    rs_enc_dropout: float = field(default=0.3, metadata={"scope": "reasoning", "help": "reason.py: encoder dropout "
+                                                                                 "(OpenTSLM: 0.3)"})
+    rs_lr: float = field(default=2e-4, metadata={"scope": "reasoning", "help": "reason.py: AdamW learning rate of "
+                                                                         "the encoder, heads and LoRA (OpenTSLM's "
+                                                                         "encoder: 2e-4)"})
+    rs_lr_projector: float = field(default=1e-4, metadata={"scope": "reasoning", "help": "reason.py tslm: AdamW "
+                                                                                   "learning rate of the projector "
+                                                                                   "(OpenTSLM: 1e-4)"})
+    rs_warmup: float = field(default=0.03, metadata={"scope": "reasoning", "help": "reason.py: share of the steps "
+                                                                             "of --epochs with a linear warm-up, "
+                                                                             "then a linear decay to 0 (OpenTSLM: 0.03)"})
+    rs_grad_clip: float = field(default=1.0, metadata={"scope": "reasoning", "help": "reason.py: gradient norm "
+                                                                               "clipping, 0 = off (OpenTSLM: 1.0)"})
     rs_batch_size: int = field(default=8, metadata={"scope": "reasoning", "help": "reason.py: questions per step"})
     rs_max_new_tokens: int = field(default=48, metadata={"scope": "reasoning", "help": "reason.py: longest generated answer"})
 

@@ -40,7 +40,9 @@ class SeriesEncoder(nn.Module):
         super().__init__()
         self.patch = patch
         self.embed = nn.Conv1d(1, d, kernel_size=patch, stride=patch, bias=False)
-        self.positions = nn.Parameter(torch.randn(max_patches, d) * 0.02)
+        # unit-scale positions, as OpenTSLM's: the LayerNorm after them would otherwise make each
+        # patch's embedding blind to its amplitude (LN(W x) = LN(W 2x)), and spikes and shifts vanish
+        self.positions = nn.Parameter(torch.randn(max_patches, d))
         self.norm = nn.LayerNorm(d)
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(d, heads, ff, dropout, activation="gelu", batch_first=True)
@@ -64,7 +66,8 @@ def normalised_channels(series: torch.Tensor, patch: int) -> tuple[torch.Tensor,
 
 
 def build_encoder(cfg) -> SeriesEncoder:
-    return SeriesEncoder(cfg.rs_enc_dim, cfg.rs_enc_heads, cfg.rs_enc_layers, cfg.rs_enc_ff, cfg.rs_patch)
+    return SeriesEncoder(cfg.rs_enc_dim, cfg.rs_enc_heads, cfg.rs_enc_layers, cfg.rs_enc_ff, cfg.rs_patch,
+                         dropout=cfg.rs_enc_dropout)
 
 
 def chat_turn(tokenizer, cfg) -> tuple[str, str]:
@@ -220,6 +223,16 @@ class EncoderClassifier(nn.Module):
 
     def forward(self, series: list[np.ndarray], qtype: str) -> torch.Tensor:
         return self.heads[qtype](self.features(series))
+
+    def label_logits(self, series: list[np.ndarray], qtypes: list[str]) -> list[torch.Tensor]:
+        """Row r's logits over the labels of `qtypes[r]`; one encoder pass per distinct series
+        object (the four questions of an example share theirs)."""
+        first: dict[int, int] = {}
+        for s in series:
+            first.setdefault(id(s), len(first))
+        distinct = {i: s for s in series for i in [first[id(s)]]}
+        feats = self.features([distinct[i] for i in range(len(distinct))])              # [U, N*d]
+        return [self.heads[q](feats[first[id(s)]]) for s, q in zip(series, qtypes)]
 
 
 def left_padded(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

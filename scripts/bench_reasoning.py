@@ -38,42 +38,51 @@ from lib.config import Config  # noqa: E402
 from lib.data.reasoning import QUESTION_TYPES  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
-from lib.train.reasoning import DEFAULT_EPOCHS, VAL_SHARE  # noqa: E402
+from lib.train.reasoning import DEFAULT_EPOCHS, TASK_DEFAULTS, VAL_SHARE  # noqa: E402
 from scripts.benchmark import (FULL, drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
                                out_of_hours, recorded_with, resumed_wall, rewrite_block, versus, where)
 
-ROWS = {   # row -> reason.py train flags; the LLM is the bundled SmolLM2's first --llm_layers (6)
-    "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm"],
-    # the frozen LLM in bfloat16: beside float32 over the same seeds, to see whether it changes the answers
-    "TSLM, LLM in bf16": ["--rs_model", "tslm", "--llm_dtype", "bfloat16"],
-    "TSLM, random-init LLM": ["--rs_model", "tslm", "--llm_pretrained", "False"],
-    "encoder + linear head (no LLM)": ["--rs_model", "encoder_head"],
-    # zero-shot, the instruct model reads its own chat format (without it, it replies "A:" and ends its turn)
-    "SmolLM2 reads the numbers, zero-shot": ["--rs_model", "tslm", "--rs_series_as_text", "True", "--epochs", "0",
-                                             "--rs_chat_template", "True"],
-    # the whole instruct model zero-shot (the 6 layers above cannot write an answer), on the first 50
-    # series of each evaluation split: 30 layers over about 1,300 prompt tokens a question
-    "SmolLM2, all 30 layers, reads the numbers, zero-shot (50 series a split)": [
-        "--rs_model", "tslm", "--rs_series_as_text", "True", "--epochs", "0", "--llm_layers", "30",
-        "--rs_eval_series", "50", "--rs_chat_template", "True"],
-    "SmolLM2 reads the numbers, LoRA r=8": ["--rs_model", "tslm", "--rs_series_as_text", "True", "--llm_lora_r", "8"],
+# The rows that run the whole LLM answer the first 150 series of each evaluation split (about 0.5 s a
+# question in bfloat16 here, against 0.1 s with 6 layers): 82 min a cell on all 350, 64 on 150.
+EVAL_150 = ["--rs_eval_series", "150"]
+ROWS = {   # row -> reason.py train flags; reason.py's defaults: all 30 layers of SmolLM2 in bfloat16, 2 epochs
+    "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm", *EVAL_150],
+    # bfloat16 against float32 over the same series, to see whether it changes the answers
+    "TSLM, LLM in float32": ["--rs_model", "tslm", "--llm_dtype", "float32", *EVAL_150],
+    "TSLM, random-init LLM": ["--rs_model", "tslm", "--llm_pretrained", "False", *EVAL_150],
+    # the project's speed setting elsewhere: the first 6 layers (frozen, they cannot learn to write)
+    "TSLM, first 6 LLM layers": ["--rs_model", "tslm", "--llm_layers", "6", "--llm_dtype", "float32"],
+    "TSLM, LoRA r=8": ["--rs_model", "tslm", "--llm_lora_r", "8", *EVAL_150],
+    # cheap: it gets OpenTSLM's whole budget (20 epochs, early stop after 5 without improvement)
+    "encoder + linear head (no LLM)": ["--rs_model", "encoder_head", "--epochs", "20", "--patience", "5"],
+    # zero-shot, the instruct model reads its own chat format (without it, it replies "A:" and ends its turn);
+    # on the first 50 series of each evaluation split: about 1,300 prompt tokens a question
+    "SmolLM2 reads the numbers, zero-shot (50 series a split)": [
+        "--rs_model", "tslm", "--rs_series_as_text", "True", "--epochs", "0", "--rs_eval_series", "50",
+        "--rs_chat_template", "True"],
+    # trained: the first 6 layers through LoRA (the whole LLM over 1,300-token prompts is beyond the budget)
+    "SmolLM2, first 6 layers, reads the numbers, LoRA r=8": [
+        "--rs_model", "tslm", "--rs_series_as_text", "True", "--llm_layers", "6", "--llm_lora_r", "8", *EVAL_150],
     "random forest on window statistics": ["--rs_model", "stats_forest"],
     "majority": ["--rs_model", "majority"],
 }
-LLM_CONTROLS = ("TSLM, random-init LLM", "SmolLM2 reads the numbers, zero-shot",
-                "SmolLM2, all 30 layers, reads the numbers, zero-shot (50 series a split)",
-                "SmolLM2 reads the numbers, LoRA r=8")
-LAST = ("TSLM, LLM in bf16",)
+LLM_CONTROLS = ("TSLM, random-init LLM", "TSLM, first 6 LLM layers", "TSLM, LoRA r=8",
+                "SmolLM2 reads the numbers, zero-shot (50 series a split)",
+                "SmolLM2, first 6 layers, reads the numbers, LoRA r=8")
+LAST = ("TSLM, LLM in float32",)
 SEEDS = (1, 2, 3)
-COMMON = ["--epochs", str(DEFAULT_EPOCHS)]   # reason.py's default, written out in every cell's flags
+# reason.py's defaults, written out in the flags of every cell (the LLM's only where a row runs one;
+# a row's own flags come after them)
+COMMON = ["--epochs", str(DEFAULT_EPOCHS)]
+LLM_COMMON = [a for k, v in TASK_DEFAULTS.items() if k.startswith("llm_") for a in (f"--{k}", str(v))]
 
 
 def cells(rows: list[str] | None, seeds: list[int] | None) -> list[tuple[str, int]]:
     """(row, seed): first the model and the cheap controls over every seed (seeds outermost), then
-    the LLM-based controls on the first seed, then the bf16 row (slower than float32 on a CPU
-    without native bf16). A grid stopped early has the main comparison, with seed noise."""
+    the LLM-based controls on the first seed, then the float32 row on the first seed (twice the
+    model's time). A grid stopped early has the main comparison, with seed noise."""
     asked = [(row, s) for s in (seeds or SEEDS) for row in ROWS if (not rows or row in rows)
-             and (s == SEEDS[0] or row not in LLM_CONTROLS)]
+             and (s == SEEDS[0] or row not in (*LLM_CONTROLS, *LAST))]
     return sorted(asked, key=lambda c: 2 if c[0] in LAST else 1 if c[0] in LLM_CONTROLS else 0)
 
 
@@ -87,12 +96,24 @@ def stem(row: str, seed: int) -> str:
 
 
 def flags(row: str, seed: int, data: Path, expe: Path) -> list[str]:
-    return ["--rs_data", str(data), "--seed", str(seed), *COMMON, *ROWS[row], "--expe_dir", str(expe / stem(row, seed))]
+    return ["--rs_data", str(data), "--seed", str(seed), *COMMON, *llm_common(row), *ROWS[row],
+            "--expe_dir", str(expe / stem(row, seed))]
+
+
+def llm_common(row: str) -> list[str]:
+    """reason.py's LLM defaults where `row` runs an LLM (a full-size setting runs the TSLM)."""
+    return LLM_COMMON if ROWS.get(row, ["", "tslm"])[1] == "tslm" else []
+
+
+def epochs_of(row: str) -> int:
+    """The epochs `row` trains for: its own --epochs, else reason.py's default."""
+    flags = ROWS.get(row, [])
+    return int(flags[flags.index("--epochs") + 1]) if "--epochs" in flags else DEFAULT_EPOCHS
 
 
 def trained(row: str) -> bool:
     """Rows that train for epochs (the classical controls fit at once; zero-shot trains nothing)."""
-    return ROWS[row][1] in ("tslm", "encoder_head") and "--epochs" not in ROWS[row]
+    return ROWS[row][1] in ("tslm", "encoder_head") and epochs_of(row) > 0
 
 
 EXPLAINER = next(iter(ROWS))   # the time-series language model
@@ -128,11 +149,10 @@ def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path) -> dict:
 # The estimate and the cost table: one probe per row, and per full-size setting, on a small task set
 # (PROBE_TASKS); each records seconds per question of every part of a run.
 PROBE_TASKS = ["--rs_n_train", "20", "--rs_n_eval", "8"]   # 18 training series (72 questions), 8 per eval split
-FULL_SIZE = {   # the TSLM at full size: every layer of SmolLM2, LoRA r=8
-    "TSLM, all 30 layers, LoRA r=8": ["--llm_layers", "30", "--llm_lora_r", "8"],
-    "TSLM, all 30 layers, LoRA r=8, LLM in bf16": ["--llm_layers", "30", "--llm_lora_r", "8", "--llm_dtype", "bfloat16"],
+FULL_SIZE = {   # beside the rows: the TSLM at full size as on a GPU, every layer of SmolLM2 in float32, LoRA r=8
+    "TSLM, all 30 layers, LoRA r=8, LLM in float32": ["--llm_lora_r", "8", "--llm_dtype", "float32"],
 }
-COST_ROWS = (EXPLAINER, "TSLM, LLM in bf16", *FULL_SIZE)
+COST_ROWS = (EXPLAINER, "TSLM, LLM in float32", "TSLM, first 6 LLM layers", "TSLM, LoRA r=8", *FULL_SIZE)
 
 
 def questions(n_series: int, n_eval: int) -> dict[str, int]:
@@ -150,7 +170,7 @@ def probe_flags(name: str, data: Path, expe: Path) -> list[str]:
     """A grid row's flags, or the TSLM's with a full-size setting, at one epoch where it trains."""
     model = ROWS[name] if name in ROWS else ROWS[EXPLAINER] + FULL_SIZE[name]
     one_epoch = ["--epochs", "1"] if name not in ROWS or trained(name) else []
-    return ["--rs_data", str(data), "--seed", "1", *COMMON, *model, *one_epoch,
+    return ["--rs_data", str(data), "--seed", "1", *COMMON, *llm_common(name), *model, *one_epoch,
             "--expe_dir", str(expe / f"probe__{safe_name(name)}")]
 
 
@@ -196,10 +216,10 @@ def row_questions(row: str) -> dict[str, int]:
 
 def projected_seconds(probe: dict, q: dict[str, int] | None = None) -> float:
     """A grid cell's CPU seconds at the probe's pace (on `q`, default: its row's questions):
-    DEFAULT_EPOCHS epochs (a row that fits at once: its fit in proportion to the training questions), the
+    its row's epochs (a row that fits at once: its fit in proportion to the training questions), the
     answers, the grounding checks, the rest."""
     q = q or row_questions(probe["row"])
-    fit = (DEFAULT_EPOCHS * epoch_seconds(probe, q) if probe["train_s_per_question"] is not None
+    fit = (epochs_of(probe["row"]) * epoch_seconds(probe, q) if probe["train_s_per_question"] is not None
            else probe["fit_seconds"] * q["train"] / probe["questions"]["train"])
     return (fit + (q["test"] + q["heldout"]) * probe["answer_s_per_question"]
             + q["test"] * probe["grounding_s_per_question"] + probe["rest_seconds"])

@@ -21,14 +21,15 @@ def split_scores(acc: float) -> dict:
 def test_llm_controls_run_one_seed_and_every_cell_has_its_own_folder():
     cells = br.cells(None, None)
     assert sum(r in br.LLM_CONTROLS for r, _ in cells) == len(br.LLM_CONTROLS)
-    assert [r for r, _ in cells[-3:]] == list(br.LAST) * 3
-    n_main = len(cells) - len(br.LLM_CONTROLS) - 3   # the model and the cheap controls, every seed, come first
+    assert [r for r, _ in cells[-1:]] == list(br.LAST)
+    n_main = len(cells) - len(br.LLM_CONTROLS) - 1   # the model and the cheap controls, every seed, come first
     assert not any(r in br.LLM_CONTROLS for r, _ in cells[:n_main]) and [s for _, s in cells[:n_main]] == sorted(
         s for _, s in cells[:n_main])
-    assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 5 * 3 + len(br.LLM_CONTROLS)
+    assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 4 * 3 + len(br.LLM_CONTROLS) + 1
     f = br.flags("majority", 2, Path("d"), Path("e"))
     assert f[f.index("--expe_dir") + 1] == str(Path("e") / "majority__seed2")
-    assert br.trained("encoder + linear head (no LLM)") and not br.trained("SmolLM2 reads the numbers, zero-shot")
+    assert br.trained("encoder + linear head (no LLM)") and not br.trained("SmolLM2 reads the numbers, zero-shot (50 series a split)")
+    assert br.epochs_of("encoder + linear head (no LLM)") == 20 and br.epochs_of(br.EXPLAINER) == br.DEFAULT_EPOCHS
 
 
 def report_of(tmp_path: Path, cells: dict[str, dict]) -> str:
@@ -105,10 +106,14 @@ def test_a_probe_projects_a_grid_cell_from_its_seconds_per_question():
     assert br.questions(20, 8) == {"train": 72, "val": 8, "test": 32, "heldout": 32}
     assert br.GRID_QUESTIONS == {"train": 7560, "val": 840, "test": 1400, "heldout": 1400}
     answers = 2800 * 0.2 + 1400 * 0.3 + 10.0
-    assert br.projected_seconds(probe(br.EXPLAINER, 0.1)) == pytest.approx(br.DEFAULT_EPOCHS * (756 + 42) + answers)
+    # the TSLM answers the first 150 series of each split, four questions each
+    assert br.row_questions(br.EXPLAINER) == {"train": 7560, "val": 840, "test": 600, "heldout": 600}
+    assert br.projected_seconds(probe(br.EXPLAINER, 0.1)) == pytest.approx(
+        br.DEFAULT_EPOCHS * (756 + 42) + 1200 * 0.2 + 600 * 0.3 + 10.0)
+    # a row with its own epochs
+    head = "encoder + linear head (no LLM)"
+    assert br.projected_seconds(probe(head, 0.1)) == pytest.approx(20 * (756 + 42) + answers)
     # a row that fits at once: its fit in proportion to the training questions
-    capped = next(r for r in br.ROWS if "--rs_eval_series" in br.ROWS[r])
-    assert br.row_questions(capped) == {"train": 7560, "val": 840, "test": 200, "heldout": 200}
     assert br.projected_seconds(probe("majority", None)) == pytest.approx(2.0 * 7560 / 72 + answers)
 
 
@@ -118,7 +123,7 @@ def test_the_cost_tables_project_the_grid_and_set_the_default_beside_the_full_si
     assert f"| {full} | 1,000 / 135,000 | 2.00 | {(7560 * 2.0 + 840 * 0.05) / 3600:.2f} | 0.20 | 3.25 |" in text
     assert f"| {br.EXPLAINER} | 60 | 3 | {br.projected_seconds(probe(br.EXPLAINER, 0.1)) / 3600:.2f} |" in text
     assert "(2 probes, code at 1234567; timed on" in text and "(0 cells, code at -; timed on -)" in text   # probes stay out of the grid
-    assert f"| all (1 of {len(br.ROWS)} rows probed) | | {5 * 3 + len(br.LLM_CONTROLS)} |" in text
+    assert f"| all (1 of {len(br.ROWS)} rows probed) | | {4 * 3 + len(br.LLM_CONTROLS) + 1} |" in text
 
 
 def fake_reason_py(tmp_path: Path, monkeypatch, resumed_after_epoch: int = 0) -> list[list[str]]:
@@ -173,15 +178,17 @@ def test_probes_skip_bf16_settings_where_the_machine_emulates_it(tmp_path, monke
     monkeypatch.setattr(benchmark, "native_bf16", lambda: False)
     br.probe_all("root", Path("expe"), tmp_path / "out")
     probed = {json.loads(p.read_text())["row"] for p in (tmp_path / "out").glob("probe__*.json")}
-    assert probed == {n for n in (*br.ROWS, *br.FULL_SIZE) if "bf16" not in n} and len(probed) == len(br.ROWS)
-    assert not any("bfloat16" in c for c in calls) and "skipped" in capsys.readouterr().out
+    assert probed == {"TSLM, LLM in float32", "TSLM, first 6 LLM layers", "encoder + linear head (no LLM)",
+                      "random forest on window statistics", "majority", *br.FULL_SIZE}
+    assert not any(benchmark.emulates_bf16(c) for c in calls) and "skipped" in capsys.readouterr().out
 
 
 def test_the_grid_resumes_and_skips_bf16_cells_where_the_machine_emulates_bf16(tmp_path, monkeypatch, capsys):
     calls = fake_reason_py(tmp_path, monkeypatch)
-    todo = [("majority", 1), ("TSLM, LLM in bf16", 1)]
-    dtypes = lambda: [c[c.index("--llm_dtype") + 1] if "--llm_dtype" in c else "float32" for c in calls]
-    for native, ran in ((False, ["float32"]), (True, ["float32", "bfloat16"])):   # the second pass resumes
+    todo = [("majority", 1), (br.EXPLAINER, 1)]   # the TSLM runs in bfloat16 by default
+    dtypes = lambda: [[a for f, a in zip(c, c[1:]) if f == "--llm_dtype"][-1:] or ["float32"] for c in calls]
+    assert "--llm_dtype" not in br.flags("majority", 1, Path("d"), Path("e"))
+    for native, ran in ((False, [["float32"]]), (True, [["float32"], ["bfloat16"]])):   # the second pass resumes
         monkeypatch.setattr(benchmark, "native_bf16", lambda: native)
         br.run_grid(todo, Path("data"), Path("expe"), tmp_path / "out")
         assert ("skipped: 1 cells with the LLM in bfloat16" in capsys.readouterr().out) != native

@@ -21,12 +21,8 @@ def answer(model: nn.Module, samples: list[Sample], cfg) -> list[str]:
     out: list[str] = []
     for batch in tqdm(list(batches(samples, cfg.rs_batch_size)), desc="answering", leave=False, disable=None):
         if hasattr(model, "heads"):
-            labels: dict[int, str] = {}
-            for q in {s.qtype for s in batch}:   # one forward per question type in the batch
-                rows = [i for i, s in enumerate(batch) if s.qtype == q]
-                picked = model([batch[i].series for i in rows], q).argmax(dim=-1).tolist()
-                labels.update({i: model.label_sets[q][k] for i, k in zip(rows, picked)})
-            out += [f"Answer: {labels[i]}" for i in range(len(batch))]
+            logits = model.label_logits([s.series for s in batch], [s.qtype for s in batch])
+            out += [f"Answer: {model.label_sets[s.qtype][int(z.argmax())]}" for z, s in zip(logits, batch)]
         else:
             out += model.generate([s.series for s in batch], [s.question for s in batch], cfg.rs_max_new_tokens)
     return out

@@ -4,39 +4,43 @@ Every (series, question) pair is one sample; a batch holds whole examples (all f
 each of its series), which share one pass over the series. `tslm` learns the answer's tokens (rationale and
 label); `encoder_head` learns the label alone, one linear head per question type. The last
 10 % of the training series are held back for validation; the epoch with the lowest
-validation loss is kept."""
+validation loss is kept. The optimiser is OpenTSLM's: AdamW with weight decay 0.01, the
+projector at half the encoder's rate, a linear warm-up over the first 3 % of the steps and a
+linear decay to 0 at the last, gradients clipped to norm 1."""
 from __future__ import annotations
 
 import logging
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
+from transformers import get_linear_schedule_with_warmup
 
-from lib.data.reasoning import QUESTION_TYPES, Example, Sample, batches, samples_of, series_order
+from lib.data.reasoning import Example, Sample, batches, samples_of, series_order
 from lib.train.epochs import BestWeights, FitResult
 
 log = logging.getLogger("llm_tsad")
 VAL_SHARE = 0.1
-# reason.py's own default for --epochs (the shared field's default, 10, is the detectors'): two
-# passes over the default 1,890 training series keep the default TSLM within about an hour of
-# training on 2 CPU cores (docs/REASONING.md measures it)
+WEIGHT_DECAY = 1e-2   # AdamW's, as OpenTSLM's
+# reason.py's own defaults where the shared fields' are the detectors' (10 epochs, the first 6
+# layers in float32). The TSLM runs the whole LLM, as OpenTSLM does: its first 6 layers, frozen,
+# never learn to write an answer; bfloat16 halves the time of the frozen layers; two passes over
+# the default 1,890 training series keep its training within about an hour on 2 CPU cores
+# (docs/REASONING.md measures all three)
 DEFAULT_EPOCHS = 2
+TASK_DEFAULTS = {"epochs": DEFAULT_EPOCHS, "llm_layers": 30, "llm_dtype": "bfloat16"}
 
 
 def batch_loss(model: nn.Module, batch: list[Sample]) -> torch.Tensor:
-    if hasattr(model, "heads"):   # encoder_head: cross-entropy per question type
-        losses = []
-        for q in QUESTION_TYPES:
-            part = [s for s in batch if s.qtype == q]
-            if part:
-                target = torch.tensor([model.label_sets[q].index(s.label) for s in part])
-                losses.append(F.cross_entropy(model([s.series for s in part], q), target, reduction="sum"))
-        return sum(losses) / len(batch)
+    if hasattr(model, "heads"):   # encoder_head: cross-entropy of each question over its type's labels
+        logits = model.label_logits([s.series for s in batch], [s.qtype for s in batch])
+        return sum(F.cross_entropy(z, torch.tensor(model.label_sets[s.qtype].index(s.label)))
+                   for z, s in zip(logits, batch)) / len(batch)
     return model.loss([s.series for s in batch], [s.question for s in batch], [s.answer for s in batch])
 
 
@@ -47,35 +51,58 @@ def mean_loss(model: nn.Module, samples: list[Sample], size: int) -> float:
     return total / max(len(samples), 1)
 
 
-def fit(model: nn.Module, examples: list[Example], cfg, state_path: Path | None = None) -> tuple[nn.Module, FitResult]:
+def param_groups(model: nn.Module, cfg) -> list[dict]:
+    """OpenTSLM's optimiser groups: the projector at `--rs_lr_projector`, every other trainable
+    weight (encoder, heads, LoRA) at `--rs_lr`."""
+    projector, rest = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (projector if name.startswith("projector.") else rest).append(p)
+    return [{"params": ps, "lr": lr} for ps, lr in ((rest, cfg.rs_lr), (projector, cfg.rs_lr_projector)) if ps]
+
+
+def fit(model: nn.Module, examples: list[Example], cfg, state_path: Path | None = None,
+        on_epoch: Callable[[nn.Module, list[Example]], dict[str, float]] | None = None) -> tuple[nn.Module, FitResult]:
     """Train on all but the last VAL_SHARE of `examples`; keep the best validation epoch. With
     `state_path`, the training state is saved there after every epoch, and resumed from it
-    under `--resume True`."""
+    under `--resume True`. `on_epoch(model, validation examples)` adds its figures to each
+    epoch's row of the history."""
     n_val = max(1, int(len(examples) * VAL_SHARE))
     train, val = samples_of(examples[:-n_val]), samples_of(examples[-n_val:])
+    val_examples = examples[-n_val:]
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:   # e.g. the LLM reading numbers as text, frozen: zero-shot
         log.info("nothing to train: zero-shot")
         return model, FitResult()
-    opt = torch.optim.AdamW(params, lr=cfg.rs_lr)
+    opt = torch.optim.AdamW(param_groups(model, cfg), weight_decay=WEIGHT_DECAY)
     keeper = BestWeights(model, opt, cfg, state_path)
     result = keeper.resume("resumable reasoning run")
+    per_epoch = -(-len(train) // cfg.rs_batch_size)
+    total = cfg.epochs * per_epoch
+    # the schedule is a function of the step: a resumed run picks it up where its last epoch ended
+    sched = get_linear_schedule_with_warmup(opt, int(cfg.rs_warmup * total), total,
+                                            last_epoch=len(result.history) * per_epoch - 1)
     for epoch in result.epochs_to_run(cfg):
         model.train()
         order = series_order(train, cfg.seed * 7919 + epoch)
         t0, losses = time.perf_counter(), []
-        bar = tqdm(batches(train, cfg.rs_batch_size, order), total=-(-len(train) // cfg.rs_batch_size),
+        bar = tqdm(batches(train, cfg.rs_batch_size, order), total=per_epoch,
                    desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=None, mininterval=1.0)
         for batch in bar:
             loss = batch_loss(model, batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.rs_grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.rs_grad_clip)
             opt.step()
+            sched.step()
             losses.append(loss.item())
         seconds, t0 = time.perf_counter() - t0, time.perf_counter()
         val_loss = mean_loss(model, val, cfg.rs_batch_size)
+        extra = on_epoch(model, val_examples) if on_epoch else {}
+        model.train()
         improved = result.record({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
-                                  "seconds": seconds, "val_seconds": time.perf_counter() - t0}, val_loss)
+                                  "seconds": seconds, "val_seconds": time.perf_counter() - t0, **extra}, val_loss)
         log.info("epoch %d: train loss %.4f | val loss %.4f | %.1fs%s", epoch, result.history[-1]["train_loss"],
                  val_loss, seconds, "  * best" if improved else "")
         keeper.after_epoch(result, improved)

@@ -202,3 +202,38 @@ def test_the_chat_template_wraps_the_prompt_and_its_end_of_turn_stops_the_answer
     assert torch.equal(wrapped[:3], model.text("<u>")) and torch.equal(wrapped[3:], plain)
     q = args[1][0]
     assert torch.equal(model.question_part(q), model.text(POST_PROMPT.format(question=q) + "</u><a>"))
+
+
+def test_the_encoder_sees_how_large_a_patch_is():
+    """A patch and the same patch doubled must not encode alike: the LayerNorm after the patch
+    embedding removes scale unless the positions added before it are of the embedding's order."""
+    from model.reasoner import build_encoder
+    torch.manual_seed(0)
+    enc = build_encoder(Config(**TINY)).eval()
+    x = torch.randn(4, 48)
+    with torch.no_grad():
+        a, b = enc(x), enc(2 * x)
+    assert float((a - b).norm() / a.norm()) > 0.2
+
+
+def test_the_head_control_encodes_each_series_once_and_matches_one_question_at_a_time():
+    from lib.data.reasoning import samples_of
+    torch.manual_seed(0)
+    model = EncoderClassifier(Config(**TINY), label_sets(2), 2).eval()
+    samples = samples_of(make_examples(3, "train", seed=5, T=48, N=2))
+    rows = []
+    model.encoder.register_forward_hook(lambda m, inp, out: rows.append(inp[0].shape[0]))
+    logits = model.label_logits([s.series for s in samples], [s.qtype for s in samples])
+    assert rows == [3 * 2] and len(logits) == len(samples) == 12   # 3 series x 2 channels, once
+    with torch.no_grad():
+        for z, s in zip(logits, samples):
+            torch.testing.assert_close(z, model([s.series], s.qtype)[0])
+
+
+def test_the_projector_learns_at_its_own_rate_and_everything_else_at_rs_lr():
+    from lib.train.reasoning import param_groups
+    model = tiny_lm(llm_lora_r=2, rs_lr=3e-4, rs_lr_projector=1e-5)
+    rest, projector = param_groups(model, Config(**TINY, rs_lr=3e-4, rs_lr_projector=1e-5))
+    assert projector["lr"] == 1e-5 and {id(p) for p in projector["params"]} == {id(p) for p in model.projector.parameters()}
+    assert rest["lr"] == 3e-4 and len(rest["params"]) == sum(p.requires_grad for p in model.parameters()) - 4
+    assert any("lora" in n for n, p in model.named_parameters() if any(p is q for q in rest["params"]))

@@ -109,7 +109,8 @@ def test_reason_py_trains_evaluates_and_answers_on_tiny_models(tiny_reasoner, tm
     assert set(out["scores"]["test"]["grounding"]) == {"shuffled_accuracy", "removed_answered_none"}
     # the timers scripts/bench_reasoning.py's probes read
     assert out["scores"]["test"]["grounding_seconds"] > 0 and out["scores"]["heldout"]["seconds"] > 0
-    assert [set(h) >= {"seconds", "val_seconds"} for h in out["training"]["history"]] == [True, True]
+    assert [set(h) >= {"seconds", "val_seconds", "val_kind_accuracy", "val_parse_failure"}
+            for h in out["training"]["history"]] == [True, True]   # and the learning curve
     assert cli("reason.py", "eval", "--checkpoint", ck, "--expe_dir", expe).returncode == 0
     np.savetxt(tmp_path / "s.csv", np.random.default_rng(0).normal(size=(48, 2)), delimiter=",", header="a,b")
     asked = cli("reason.py", "ask", "--checkpoint", ck, "--series", str(tmp_path / "s.csv"))
@@ -158,3 +159,47 @@ def test_series_order_keeps_each_examples_questions_together_in_a_seeded_shuffle
     k = len(ex[0].questions)
     for i in range(0, len(order), k):   # every run of k indices is one example's questions, in order
         assert order[i:i + k] == list(range(order[i], order[i] + k)) and order[i] % k == 0
+
+
+def test_training_follows_opentslm_s_schedule_and_resumes_on_it(tmp_path, monkeypatch):
+    """Warm-up then linear decay to 0 over --epochs, the projector at its own rate; a run stopped
+    in its second epoch and resumed ends with the weights of one that was never stopped."""
+    import torch
+
+    import lib.train.reasoning as tr
+    from lib.config import Config
+    from model.reasoner import EncoderClassifier, label_sets
+
+    cfg = Config(rs_enc_dim=16, rs_enc_heads=2, rs_enc_layers=1, rs_enc_ff=32, epochs=2, patience=0, seed=3,
+                 rs_warmup=0.25)
+    examples = make_examples(20, "train", seed=2, T=48, N=2)   # 18 training series: 9 steps an epoch
+
+    def trained(state=None, resume=False):
+        torch.manual_seed(0)
+        model = EncoderClassifier(cfg, label_sets(2), 2)
+        cfg.resume = resume
+        return tr.fit(model, examples, cfg, state)[0].state_dict()
+
+    lrs = []
+    real_step = torch.optim.AdamW.step
+    monkeypatch.setattr(torch.optim.AdamW, "step", lambda opt, *a, **k: (lrs.append(opt.param_groups[0]["lr"]),
+                                                                          real_step(opt, *a, **k))[1])
+    plain = trained()
+    assert len(lrs) == 18 and lrs[0] == 0.0 and max(lrs) == lrs[4] == cfg.rs_lr   # 4 warm-up steps
+    assert all(a > b for a, b in zip(lrs[4:], lrs[5:])) and lrs[-1] == pytest.approx(cfg.rs_lr / 14)
+
+    calls, real_loss = [], tr.batch_loss
+
+    def stops_in_epoch_two(model, batch):
+        calls.append(1)
+        if len(calls) == 9 + 1 + 3:   # 9 training and 1 validation batches, then 3 into epoch 2
+            raise KeyboardInterrupt
+        return real_loss(model, batch)
+
+    monkeypatch.setattr(tr, "batch_loss", stops_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        trained(tmp_path / "state.pth")
+    monkeypatch.setattr(tr, "batch_loss", real_loss)
+    resumed = trained(tmp_path / "state.pth", resume=True)
+    for key in plain:
+        torch.testing.assert_close(resumed[key], plain[key], msg=key)
