@@ -2,8 +2,8 @@
 
     python reason.py make-data --rs_data expe/reasoning_data --seed 1 --data_root ../shared/datasets
     python reason.py train --rs_data expe/reasoning_data --rs_model tslm --seed 1
-    python reason.py eval --checkpoint expe/pth/reason_tslm_L6_seed1.pth
-    python reason.py ask --checkpoint expe/pth/reason_tslm_L6_seed1.pth --series my.csv --question "What happened?"
+    python reason.py eval --checkpoint expe/pth/reason_tslm_L30_seed1.pth
+    python reason.py ask --checkpoint expe/pth/reason_tslm_L30_seed1.pth --series my.csv --question "What happened?"
 
 `make-data` writes train.jsonl, test.jsonl and heldout.jsonl under --rs_data: one series
 with at most one injected anomaly per line, its record (kind, channel, onset, end,
@@ -14,12 +14,13 @@ direction, magnitude, background) and four questions with templated answers
 OpenTSLM's SoftPrompt model, or with `--rs_series_as_text True` the LLM reading the numbers;
 encoder_head: the same encoder with a linear head per question type, no LLM;
 stats_forest: random forests on window statistics; majority) on train.jsonl for --epochs
-(here 2 unless given; the TSLM runs all 30 layers of the LLM in bfloat16 unless --llm_layers and
---llm_dtype say otherwise), keeps the best validation epoch, saves the trainable weights with the
-config, and scores the test and held-out splits, plus the grounding checks on the test split
-(series shuffled across questions; anomalies removed), into
-expe/results/reasoning/<run>.json. `eval` rescores a checkpoint; `ask` answers one question
-about the series in a CSV file (one column per channel, numbers only or with a header).
+(here 2 unless given; the TSLM runs all 30 layers of the LLM, in bfloat16 where the machine
+computes it natively, unless --llm_layers and --llm_dtype say otherwise), keeps the best
+validation epoch, saves the trainable weights with the config, and scores the test and
+held-out splits, plus the grounding checks on the test split (series shuffled across
+questions; anomalies removed), into expe/results/reasoning/<run>.json. `eval` rescores a
+checkpoint; `ask` answers one question about the series in a CSV file (one column per
+channel, numbers only or with a header).
 """
 from __future__ import annotations
 

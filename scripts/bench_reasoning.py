@@ -72,9 +72,10 @@ LLM_CONTROLS = ("TSLM, random-init LLM", "TSLM, first 6 LLM layers", "TSLM, LoRA
 LAST = ("TSLM, LLM in float32",)
 SEEDS = (1, 2, 3)
 # reason.py's defaults, written out in the flags of every cell (the LLM's only where a row runs one;
-# a row's own flags come after them)
+# a row's own flags come after them). The LLM runs in bfloat16 on every machine, not `auto`, so
+# that the rows mean one computation everywhere; a machine that emulates it skips those cells.
 COMMON = ["--epochs", str(DEFAULT_EPOCHS)]
-LLM_COMMON = [a for k, v in TASK_DEFAULTS.items() if k.startswith("llm_") for a in (f"--{k}", str(v))]
+LLM_COMMON = ["--llm_layers", str(TASK_DEFAULTS["llm_layers"]), "--llm_dtype", "bfloat16"]
 
 
 def cells(rows: list[str] | None, seeds: list[int] | None) -> list[tuple[str, int]]:
@@ -320,7 +321,8 @@ def grid_row(row: str, recs: list[dict], split: str) -> str:
     stat = lambda f: mean_std([f(x) for x in s])
     g = [x.get("grounding", {}) for x in s]
     return " | ".join([
-        f"| {row}", str(len(recs)), fmt(stat(lambda x: x["kind_choice"]["accuracy"]), "{:.3f}"),
+        f"| {row}", str(len(recs)), "/".join(sorted({str(x["kind_choice"]["n"]) for x in s})),
+        fmt(stat(lambda x: x["kind_choice"]["accuracy"]), "{:.3f}"),
         fmt(stat(lambda x: x["kind_free"]["accuracy"]), "{:.3f}"),
         fmt(stat(lambda x: x["kind_free"]["macro_f1"]), "{:.3f}"),
         fmt(stat(lambda x: x["kind_free"]["parse_failure"]), "{:.3f}"),
@@ -335,7 +337,7 @@ def grid_row(row: str, recs: list[dict], split: str) -> str:
 
 
 def table(records: list[dict], split: str) -> str:
-    head = ["row", "seeds", "kind acc. (choice)", "kind acc. (free)", "kind macro-F1", "parse failures", "channel acc.",
+    head = ["row", "seeds", "series", "kind acc. (choice)", "kind acc. (free)", "kind macro-F1", "parse failures", "channel acc.",
             "onset acc.", "onset error (steps)", "rationale rubric", "shuffled series: kind acc.",
             "anomaly removed: 'none'", "trainable params", "train s", "peak GB"]
     return grouped_table(head, records, "row", ROWS, lambda row, recs: grid_row(row, recs, split))

@@ -53,7 +53,7 @@ def test_the_tables_average_seeds(tmp_path):
             "git_commit": "abc1234def", "training": {"parameters": {"trainable": 0}},
             "scores": {"test": split_scores(acc), "heldout": split_scores(acc / 2)}}
         for seed, acc in ((1, 0.5), (2, 0.7))})
-    line = next(l for l in text.splitlines() if l.startswith("| majority | 2 | 0.600 ± 0.141"))
+    line = next(l for l in text.splitlines() if l.startswith("| majority | 2 | 7 | 0.600 ± 0.141"))
     assert "0.140" in line and "0.900" in line and "(2 cells, code at abc1234; timed on a machine not recorded (2 cells))" in text
 
 

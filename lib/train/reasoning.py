@@ -28,12 +28,13 @@ log = logging.getLogger("llm_tsad")
 VAL_SHARE = 0.1
 WEIGHT_DECAY = 1e-2   # AdamW's, as OpenTSLM's
 # reason.py's own defaults where the shared fields' are the detectors' (10 epochs, the first 6
-# layers in float32). The TSLM runs the whole LLM, as OpenTSLM does: its first 6 layers, frozen,
-# never learn to write an answer; bfloat16 halves the time of the frozen layers; two passes over
-# the default 1,890 training series keep its training within about an hour on 2 CPU cores
-# (docs/REASONING.md measures all three)
+# layers in float32). The TSLM runs the whole LLM, as OpenTSLM does: frozen, its first 6 layers
+# do not learn to write an answer. `auto` runs it in bfloat16 where the machine computes that
+# natively (twice as fast as float32 there), else in float32, and the log says which. Two passes
+# over the default 1,890 training series keep the training within about an hour on 2 CPU cores
+# with native bfloat16 (docs/REASONING.md measures all three)
 DEFAULT_EPOCHS = 2
-TASK_DEFAULTS = {"epochs": DEFAULT_EPOCHS, "llm_layers": 30, "llm_dtype": "bfloat16"}
+TASK_DEFAULTS = {"epochs": DEFAULT_EPOCHS, "llm_layers": 30, "llm_dtype": "auto"}
 
 
 def batch_loss(model: nn.Module, batch: list[Sample]) -> torch.Tensor:
