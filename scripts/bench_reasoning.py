@@ -55,6 +55,9 @@ ROWS = {   # row -> reason.py train flags; reason.py's defaults: all 30 layers o
     "TSLM, LoRA r=8": ["--rs_model", "tslm", "--llm_lora_r", "8", *EVAL_150],
     # cheap: it gets OpenTSLM's whole budget (20 epochs, early stop after 5 without improvement)
     "encoder + linear head (no LLM)": ["--rs_model", "encoder_head", "--epochs", "20", "--patience", "5"],
+    # the same without OpenTSLM's encoder dropout (0.3): does the encoder learn the kinds at all?
+    "encoder + linear head, no dropout": ["--rs_model", "encoder_head", "--epochs", "20", "--patience", "5",
+                                          "--rs_enc_dropout", "0"],
     # zero-shot, the instruct model reads its own chat format (without it, it replies "A:" and ends its turn);
     # on the first 50 series of each evaluation split: about 1,300 prompt tokens a question
     "SmolLM2 reads the numbers, zero-shot (50 series a split)": [
