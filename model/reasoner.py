@@ -145,10 +145,9 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
         `--llm_prefix_cache`; the four questions of an example do): its keys and values are copied
         to each of them. Series parts and tails are both left-padded, so every row ends in the last
         column. Returns (output, mask `[B, S]`, the next positions `[B]`)."""
-        owner: dict[int, int] = {}
-        row_of = [owner.setdefault(id(s) if self.share_series else r, r) for r, s in enumerate(series)]
-        firsts = sorted(set(row_of))
-        idx = torch.tensor([firsts.index(r) for r in row_of])                                  # [B]
+        every = list(range(len(series)))
+        firsts, rows = shared_rows(series) if self.share_series else (every, every)
+        idx = torch.tensor(rows)                                                               # [B]
         heads, head_mask = left_padded([self.series_part(series[r]) for r in firsts])          # [U, Sh, d]
         out = self.llm(inputs_embeds=heads, attention_mask=head_mask, position_ids=positions(head_mask),
                        past_key_values=DynamicCache(), use_cache=True)
@@ -227,12 +226,22 @@ class EncoderClassifier(nn.Module):
     def label_logits(self, series: list[np.ndarray], qtypes: list[str]) -> list[torch.Tensor]:
         """Row r's logits over the labels of `qtypes[r]`; one encoder pass per distinct series
         object (the four questions of an example share theirs)."""
-        first: dict[int, int] = {}
-        for s in series:
-            first.setdefault(id(s), len(first))
-        distinct = {i: s for s in series for i in [first[id(s)]]}
-        feats = self.features([distinct[i] for i in range(len(distinct))])              # [U, N*d]
-        return [self.heads[q](feats[first[id(s)]]) for s, q in zip(series, qtypes)]
+        firsts, idx = shared_rows(series)
+        feats = self.features([series[r] for r in firsts])                              # [U, N*d]
+        return [self.heads[q](feats[i]) for i, q in zip(idx, qtypes)]
+
+
+def shared_rows(series: list) -> tuple[list[int], list[int]]:
+    """(the first row of each distinct series object, in order; for every row, the position of
+    its series among them): rows given the same object share one pass over it."""
+    first: dict[int, int] = {}
+    firsts, idx = [], []
+    for r, s in enumerate(series):
+        if id(s) not in first:
+            first[id(s)] = len(firsts)
+            firsts.append(r)
+        idx.append(first[id(s)])
+    return firsts, idx
 
 
 def left_padded(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -42,8 +42,9 @@ from lib.train.reasoning import DEFAULT_EPOCHS, TASK_DEFAULTS, VAL_SHARE  # noqa
 from scripts.benchmark import (FULL, drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
                                out_of_hours, recorded_with, resumed_wall, rewrite_block, versus, where)
 
-# The rows that run the whole LLM answer the first 150 series of each evaluation split (about 0.5 s a
-# question in bfloat16 here, against 0.1 s with 6 layers): 82 min a cell on all 350, 64 on 150.
+# The rows that run the whole LLM answer the first 150 series of each evaluation split: with all 30
+# layers in bfloat16 a question takes about half a second (the TSLM's seed-1 cell: 278 s for 600),
+# and 150 series a split keep such a cell near an hour.
 EVAL_150 = ["--rs_eval_series", "150"]
 ROWS = {   # row -> reason.py train flags; reason.py's defaults: all 30 layers of SmolLM2 in bfloat16, 2 epochs
     "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm", *EVAL_150],
@@ -109,10 +110,15 @@ def llm_common(row: str) -> list[str]:
     return LLM_COMMON if ROWS.get(row, ["", "tslm"])[1] == "tslm" else []
 
 
+def row_flag(row: str, flag: str, default: int) -> int:
+    """The value `row` gives `flag`, else `default` (a name outside ROWS: `default`)."""
+    flags = ROWS.get(row, [])
+    return int(flags[flags.index(flag) + 1]) if flag in flags else default
+
+
 def epochs_of(row: str) -> int:
     """The epochs `row` trains for: its own --epochs, else reason.py's default."""
-    flags = ROWS.get(row, [])
-    return int(flags[flags.index("--epochs") + 1]) if "--epochs" in flags else DEFAULT_EPOCHS
+    return row_flag(row, "--epochs", DEFAULT_EPOCHS)
 
 
 def trained(row: str) -> bool:
@@ -212,8 +218,7 @@ def epoch_seconds(probe: dict, q: dict[str, int] = GRID_QUESTIONS) -> float:
 
 def row_questions(row: str) -> dict[str, int]:
     """The grid's questions as `row` runs them: its --rs_eval_series caps each evaluation split."""
-    flags = ROWS.get(row, [])
-    cap = int(flags[flags.index("--rs_eval_series") + 1]) if "--rs_eval_series" in flags else 0
+    cap = row_flag(row, "--rs_eval_series", 0)
     k = len(QUESTION_TYPES)
     return {**GRID_QUESTIONS, **({s: min(GRID_QUESTIONS[s], cap * k) for s in ("test", "heldout")} if cap else {})}
 

@@ -32,7 +32,7 @@ WEIGHT_DECAY = 1e-2   # AdamW's, as OpenTSLM's
 # do not learn to write an answer. `auto` runs it in bfloat16 where the machine computes that
 # natively (twice as fast as float32 there), else in float32, and the log says which. Two passes
 # over the default 1,890 training series keep the training within about an hour on 2 CPU cores
-# with native bfloat16 (docs/REASONING.md measures all three)
+# with native bfloat16 (scripts/bench_reasoning.py's rows measure all three)
 DEFAULT_EPOCHS = 2
 TASK_DEFAULTS = {"epochs": DEFAULT_EPOCHS, "llm_layers": 30, "llm_dtype": "auto"}
 
@@ -69,8 +69,8 @@ def fit(model: nn.Module, examples: list[Example], cfg, state_path: Path | None 
     under `--resume True`. `on_epoch(model, validation examples)` adds its figures to each
     epoch's row of the history."""
     n_val = max(1, int(len(examples) * VAL_SHARE))
-    train, val = samples_of(examples[:-n_val]), samples_of(examples[-n_val:])
     val_examples = examples[-n_val:]
+    train, val = samples_of(examples[:-n_val]), samples_of(val_examples)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:   # e.g. the LLM reading numbers as text, frozen: zero-shot
         log.info("nothing to train: zero-shot")
@@ -101,7 +101,6 @@ def fit(model: nn.Module, examples: list[Example], cfg, state_path: Path | None 
         seconds, t0 = time.perf_counter() - t0, time.perf_counter()
         val_loss = mean_loss(model, val, cfg.rs_batch_size)
         extra = on_epoch(model, val_examples) if on_epoch else {}
-        model.train()
         improved = result.record({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
                                   "seconds": seconds, "val_seconds": time.perf_counter() - t0, **extra}, val_loss)
         log.info("epoch %d: train loss %.4f | val loss %.4f | %.1fs%s", epoch, result.history[-1]["train_loss"],
