@@ -147,6 +147,10 @@ class Config:
     rs_patch: int = field(default=4, metadata={"scope": "reasoning", "help": "reason.py: steps per series token (OpenTSLM: 4)"})
     rs_enc_dropout: float = field(default=0.3, metadata={"scope": "reasoning", "help": "reason.py: encoder dropout "
                                                                                  "(OpenTSLM: 0.3)"})
+    rs_enc_norm_first: bool = field(default=False, metadata={"scope": "reasoning", "help": "reason.py: the encoder's "
+                                                                                   "layers normalise before attention "
+                                                                                   "and feed-forward (pre-LN); "
+                                                                                   "OpenTSLM's normalise after (False)"})
     rs_lr: float = field(default=2e-4, metadata={"scope": "reasoning", "help": "reason.py: AdamW learning rate of "
                                                                          "the encoder, heads and LoRA (OpenTSLM's "
                                                                          "encoder: 2e-4)"})

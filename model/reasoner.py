@@ -36,7 +36,7 @@ class SeriesEncoder(nn.Module):
     `[B, L / patch, d]`."""
 
     def __init__(self, d: int, heads: int, layers: int, ff: int, patch: int, max_patches: int = 256,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, norm_first: bool = False):
         super().__init__()
         self.patch = patch
         self.embed = nn.Conv1d(1, d, kernel_size=patch, stride=patch, bias=False)
@@ -45,7 +45,8 @@ class SeriesEncoder(nn.Module):
         self.positions = nn.Parameter(torch.randn(max_patches, d))
         self.norm = nn.LayerNorm(d)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(d, heads, ff, dropout, activation="gelu", batch_first=True)
+        layer = nn.TransformerEncoderLayer(d, heads, ff, dropout, activation="gelu", batch_first=True,
+                                           norm_first=norm_first)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -67,7 +68,7 @@ def normalised_channels(series: torch.Tensor, patch: int) -> tuple[torch.Tensor,
 
 def build_encoder(cfg) -> SeriesEncoder:
     return SeriesEncoder(cfg.rs_enc_dim, cfg.rs_enc_heads, cfg.rs_enc_layers, cfg.rs_enc_ff, cfg.rs_patch,
-                         dropout=cfg.rs_enc_dropout)
+                         dropout=cfg.rs_enc_dropout, norm_first=cfg.rs_enc_norm_first)
 
 
 def chat_turn(tokenizer, cfg) -> tuple[str, str]:

@@ -59,6 +59,9 @@ ROWS = {   # row -> reason.py train flags; reason.py's defaults: all 30 layers o
     # the same without OpenTSLM's encoder dropout (0.3): does the encoder learn the kinds at all?
     "encoder + linear head, no dropout": ["--rs_model", "encoder_head", "--epochs", "20", "--patience", "5",
                                           "--rs_enc_dropout", "0"],
+    # a departure from OpenTSLM (post-LN): does a pre-LN stack leave the majority answer that the post-LN one keeps?
+    "encoder + linear head, pre-LN encoder": ["--rs_model", "encoder_head", "--epochs", "20", "--patience", "5",
+                                              "--rs_enc_norm_first", "True"],
     # zero-shot, the instruct model reads its own chat format (without it, it replies "A:" and ends its turn);
     # on the first 50 series of each evaluation split: about 1,300 prompt tokens a question
     "SmolLM2 reads the numbers, zero-shot (50 series a split)": [

@@ -25,7 +25,7 @@ def test_llm_controls_run_one_seed_and_every_cell_has_its_own_folder():
     n_main = len(cells) - len(br.LLM_CONTROLS) - 1   # the model and the cheap controls, every seed, come first
     assert not any(r in br.LLM_CONTROLS for r, _ in cells[:n_main]) and [s for _, s in cells[:n_main]] == sorted(
         s for _, s in cells[:n_main])
-    assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 5 * 3 + len(br.LLM_CONTROLS) + 1
+    assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 6 * 3 + len(br.LLM_CONTROLS) + 1
     f = br.flags("majority", 2, Path("d"), Path("e"))
     assert f[f.index("--expe_dir") + 1] == str(Path("e") / "majority__seed2")
     assert br.trained("encoder + linear head (no LLM)") and not br.trained("SmolLM2 reads the numbers, zero-shot (50 series a split)")
@@ -179,7 +179,8 @@ def test_probes_skip_bf16_settings_where_the_machine_emulates_it(tmp_path, monke
     br.probe_all("root", Path("expe"), tmp_path / "out")
     probed = {json.loads(p.read_text())["row"] for p in (tmp_path / "out").glob("probe__*.json")}
     assert probed == {"TSLM, LLM in float32", "TSLM, first 6 LLM layers", "encoder + linear head (no LLM)",
-                      "encoder + linear head, no dropout", "random forest on window statistics", "majority", *br.FULL_SIZE}
+                      "encoder + linear head, no dropout", "encoder + linear head, pre-LN encoder",
+                      "random forest on window statistics", "majority", *br.FULL_SIZE}
     assert not any(benchmark.emulates_bf16(c) for c in calls) and "skipped" in capsys.readouterr().out
 
 

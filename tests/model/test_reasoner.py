@@ -216,6 +216,12 @@ def test_the_encoder_sees_how_large_a_patch_is():
     assert float((a - b).norm() / a.norm()) > 0.2
 
 
+def test_the_encoder_is_post_ln_as_opentslm_s_unless_asked():
+    from model.reasoner import build_encoder
+    assert not any(layer.norm_first for layer in build_encoder(Config(**TINY)).encoder.layers)
+    assert all(layer.norm_first for layer in build_encoder(Config(**TINY, rs_enc_norm_first=True)).encoder.layers)
+
+
 def test_the_head_control_encodes_each_series_once_and_matches_one_question_at_a_time():
     from lib.data.reasoning import samples_of
     torch.manual_seed(0)
