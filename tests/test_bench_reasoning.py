@@ -123,7 +123,7 @@ def test_the_cost_tables_project_the_grid_and_set_the_default_beside_the_full_si
     assert f"| {full} | 1,000 / 135,000 | 2.00 | {(7560 * 2.0 + 840 * 0.05) / 3600:.2f} | 0.20 | 3.25 |" in text
     assert f"| {br.EXPLAINER} | 60 | 3 | {br.projected_seconds(probe(br.EXPLAINER, 0.1)) / 3600:.2f} |" in text
     assert "(2 probes, code at 1234567; timed on" in text and "(0 cells, code at -; timed on -)" in text   # probes stay out of the grid
-    assert f"| all (1 of {len(br.ROWS)} rows probed) | | {5 * 3 + len(br.LLM_CONTROLS) + 1} |" in text
+    assert f"| all (1 of {len(br.ROWS)} rows probed) | | {len(br.cells(None, None))} |" in text
 
 
 def fake_reason_py(tmp_path: Path, monkeypatch, resumed_after_epoch: int = 0) -> list[list[str]]:
