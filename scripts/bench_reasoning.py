@@ -56,6 +56,9 @@ ROWS = {   # row -> reason.py train flags; reason.py's defaults: all 30 layers o
     "TSLM, LoRA r=8": ["--rs_model", "tslm", "--llm_lora_r", "8", *EVAL_150],
     # a departure from OpenTSLM: the encoder with pre-LN layers, with which the encoder head learns the kinds
     "TSLM, pre-LN encoder": ["--rs_model", "tslm", "--rs_enc_norm_first", "True", *EVAL_150],
+    # the same for twice reason.py's epochs: the pre-LN encoder head validates best at epoch 4-5
+    "TSLM, pre-LN encoder, 4 epochs": ["--rs_model", "tslm", "--rs_enc_norm_first", "True", "--epochs", "4",
+                                       *EVAL_150],
     # cheap: it gets OpenTSLM's whole budget (20 epochs, early stop after 5 without improvement)
     "encoder + linear head (no LLM)": ["--rs_model", "encoder_head", "--epochs", "20", "--patience", "5"],
     # the same without OpenTSLM's encoder dropout (0.3): does the encoder learn the kinds at all?
@@ -76,6 +79,7 @@ ROWS = {   # row -> reason.py train flags; reason.py's defaults: all 30 layers o
     "majority": ["--rs_model", "majority"],
 }
 LLM_CONTROLS = ("TSLM, random-init LLM", "TSLM, first 6 LLM layers", "TSLM, LoRA r=8", "TSLM, pre-LN encoder",
+                "TSLM, pre-LN encoder, 4 epochs",
                 "SmolLM2 reads the numbers, zero-shot (50 series a split)",
                 "SmolLM2, first 6 layers, reads the numbers, LoRA r=8")
 LAST = ("TSLM, LLM in float32",)
