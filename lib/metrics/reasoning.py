@@ -2,6 +2,7 @@
 rubric for the rationale sentence before it."""
 from __future__ import annotations
 
+import collections
 import re
 
 import numpy as np
@@ -45,15 +46,16 @@ def stated_channel(answer: str) -> int | None:
 
 
 def label_scores(predicted: list[str | None], truth: list[str]) -> dict[str, float]:
-    """Accuracy and macro-F1 over the true labels (an unparsed answer counts as wrong), and the
-    share of answers that could not be parsed."""
+    """Accuracy and macro-F1 over the true labels (an unparsed answer counts as wrong), the
+    share of answers that could not be parsed, and how often each label was said (`said`, the
+    most frequent first: a model that gives one label to every series shows there)."""
     n = len(truth)
     pred = [p if p is not None else "<unparsed>" for p in predicted]
     return {"accuracy": float(np.mean([p == t for p, t in zip(pred, truth)])) if n else float("nan"),
             "macro_f1": float(f1_score(truth, pred, labels=sorted(set(truth)), average="macro", zero_division=0))
             if n else float("nan"),
             "parse_failure": float(np.mean([p is None for p in predicted])) if n else float("nan"),
-            "n": n}
+            "n": n, "said": dict(collections.Counter(pred).most_common())}
 
 
 def rubric(answer: str, kind: str, channel: int, direction: str, onset: int) -> dict[str, bool]:

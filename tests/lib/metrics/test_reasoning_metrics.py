@@ -19,6 +19,7 @@ def test_label_scores_count_unparsed_answers_as_wrong():
     s = label_scores(["spike", None, "none", "spike"], ["spike", "spike", "none", "none"])
     assert s["accuracy"] == 0.5 and s["parse_failure"] == 0.25 and s["n"] == 4
     assert s["macro_f1"] == pytest.approx((1 / 2 + 2 / 3) / 2)   # spike: P = R = 1/2; none: P 1, R 1/2
+    assert list(s["said"].items()) == [("spike", 2), ("<unparsed>", 1), ("none", 1)]   # the most said first
 
 
 def test_the_generators_own_answers_pass_every_rubric_check_and_a_wrong_one_fails():
