@@ -45,7 +45,7 @@ def stated_channel(answer: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def label_scores(predicted: list[str | None], truth: list[str]) -> dict[str, float]:
+def label_scores(predicted: list[str | None], truth: list[str]) -> dict:
     """Accuracy and macro-F1 over the true labels (an unparsed answer counts as wrong), the
     share of answers that could not be parsed, and how often each label was said (`said`, the
     most frequent first: a model that gives one label to every series shows there)."""
