@@ -4,12 +4,18 @@ from __future__ import annotations
 import logging
 import random
 import sys
+import time
 from pathlib import Path
+from typing import Iterable, Iterator, TypeVar
 
 import numpy as np
 import torch
 
+from tqdm import tqdm
+
 from lib.errors import UserError
+
+T = TypeVar("T")
 
 
 def seed_everything(seed: int) -> None:
@@ -46,6 +52,32 @@ def setup_logging(log_file: Path | None = None, console_level: str = "INFO") -> 
         log.addHandler(fh)
     log.propagate = False
     return log
+
+
+def progress(items: Iterable[T], total: int | None, desc: str, every_s: float = 300.0) -> Iterator[T]:
+    """`items` behind a progress bar on a terminal. Off one (a log file, a benchmark cell), where
+    a bar stays silent, a log line every `every_s` seconds says how far the loop is and how long it
+    has left at that pace, so an hour-long epoch shows where it is; shorter loops print nothing."""
+    if sys.stderr.isatty():
+        yield from tqdm(items, total=total, desc=desc, leave=False, mininterval=1.0)
+        return
+    log = logging.getLogger("llm_tsad")
+    start = last = time.perf_counter()
+    for done, item in enumerate(items):
+        now = time.perf_counter()
+        if now - last >= every_s:
+            last = now
+            log.info(progress_line(desc, done, total, now - start))
+        yield item
+
+
+def progress_line(desc: str, done: int, total: int | None, seconds: float) -> str:
+    """'epoch 1/2: 300/945 (32 %), 19.5 min, about 41 min left' (no share nor time left without a total)."""
+    head = f"{desc}: {done}"
+    if not total:
+        return f"{head}, {seconds / 60:.1f} min"
+    left = f", about {seconds * (total - done) / done / 60:.0f} min left" if done else ""
+    return f"{head}/{total} ({100 * done / total:.0f} %), {seconds / 60:.1f} min{left}"
 
 
 def set_threads_and_quiet(cfg) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn as nn
-from tqdm import tqdm
 
 from lib.data.reasoning import FREE_QUESTION, QUESTION_TYPES, Example, Sample, batches, samples_of
 from lib.metrics.reasoning import (label_scores, parse_label, rationale_of, rubric, rubric_scores, stated_channel,
                                    stated_onset)
+from lib.utils import progress
 
 
 @torch.no_grad()
@@ -19,7 +19,8 @@ def answer(model: nn.Module, samples: list[Sample], cfg) -> list[str]:
         return [f"Answer: {label}" for label in model.predict_labels(samples)]
     model.eval()
     out: list[str] = []
-    for batch in tqdm(list(batches(samples, cfg.rs_batch_size)), desc="answering", leave=False, disable=None):
+    todo = list(batches(samples, cfg.rs_batch_size))
+    for batch in progress(todo, len(todo), "answering"):
         if hasattr(model, "heads"):
             logits = model.label_logits([s.series for s in batch], [s.qtype for s in batch])
             out += [f"Answer: {model.label_sets[s.qtype][int(z.argmax())]}" for z, s in zip(logits, batch)]

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from tqdm import tqdm
 
 from lib.data.forecasting import ForecastSplits, forecast_batches, n_windows
 from lib.errors import UserError
 from lib.train.epochs import BestWeights, FitResult
+from lib.utils import progress
 
 log = logging.getLogger("llm_tsad")
 
@@ -51,10 +51,8 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, series: torch.Tens
     total = n_windows(series.shape[0], cfg.seq_len, cfg.pred_len)
     order = torch.randperm(total, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
     losses = []
-    bar = tqdm(forecast_batches(series, cfg.seq_len, cfg.pred_len, cfg.fc_batch_size, order),
-               total=-(-total // cfg.fc_batch_size), desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=None,
-               mininterval=1.0)
-    for x, y in bar:
+    for x, y in progress(forecast_batches(series, cfg.seq_len, cfg.pred_len, cfg.fc_batch_size, order),
+                         -(-total // cfg.fc_batch_size), f"epoch {epoch}/{cfg.epochs}"):
         loss, mse = training_loss(model, x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from lib.data.reasoning import Example, Sample, batches, samples_of, series_order
 from lib.train.epochs import BestWeights, FitResult
+from lib.utils import progress
 
 log = logging.getLogger("llm_tsad")
 VAL_SHARE = 0.1
@@ -87,9 +87,7 @@ def fit(model: nn.Module, examples: list[Example], cfg, state_path: Path | None 
         model.train()
         order = series_order(train, cfg.seed * 7919 + epoch)
         t0, losses = time.perf_counter(), []
-        bar = tqdm(batches(train, cfg.rs_batch_size, order), total=per_epoch,
-                   desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=None, mininterval=1.0)
-        for batch in bar:
+        for batch in progress(batches(train, cfg.rs_batch_size, order), per_epoch, f"epoch {epoch}/{cfg.epochs}"):
             loss = batch_loss(model, batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
