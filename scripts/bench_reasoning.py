@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from lib.config import Config  # noqa: E402
 from lib.data.reasoning import QUESTION_TYPES  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
-from lib.hardware import machine  # noqa: E402
+from lib.hardware import machine, native_bf16  # noqa: E402
 from lib.train.reasoning import DEFAULT_EPOCHS, TASK_DEFAULTS, VAL_SHARE  # noqa: E402
 from scripts.benchmark import (FULL, drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
                                out_of_hours, recorded_with, resumed_wall, rewrite_block, versus, where)
@@ -185,6 +185,18 @@ def questions(n_series: int, n_eval: int) -> dict[str, int]:
 GRID_QUESTIONS = questions(Config().rs_n_train, Config().rs_n_eval)
 
 
+def probe_path(out: Path, name: str) -> Path:
+    """Where `name`'s probe is recorded: one per setting from a machine with native bfloat16, where
+    the grid runs, and one more from a machine that emulates it, for the float32 settings' pace there."""
+    return out / f"probe__{safe_name(name)}{'' if native_bf16() else '__emulated_bf16'}.json"
+
+
+def with_native_bf16(probes: list[dict], native: bool = True) -> list[dict]:
+    """The probes from machines with (`native`) or without native bfloat16; a probe that does not
+    say ran on one with it (the first probes all did)."""
+    return [p for p in probes if p.get("native_bf16", True) == native]
+
+
 def probe_flags(name: str, data: Path, expe: Path) -> list[str]:
     """A grid row's flags, or the TSLM's with a full-size setting, at one epoch where it trains."""
     model = ROWS[name] if name in ROWS else ROWS[EXPLAINER] + FULL_SIZE[name]
@@ -207,7 +219,8 @@ def probe_cell(name: str, data_root: str, expe: Path, out: Path) -> dict:
     q = questions(lines("train"), lines("test"))
     history, test, held = res["training"]["history"], res["scores"]["test"], res["scores"]["heldout"]
     fit_s = res["training"]["fit_seconds"]
-    record = {"row": name, "flags": cell_flags, "git_commit": res["git_commit"], "machine": machine(), "wall_seconds": wall,
+    record = {"row": name, "flags": cell_flags, "git_commit": res["git_commit"], "machine": machine(),
+              "native_bf16": native_bf16(), "wall_seconds": wall,
               "peak_gb": peak_gb, "parameters": res["training"]["parameters"], "questions": q,
               "train_s_per_question": history[0]["seconds"] / q["train"] if history else None,
               "val_s_per_question": history[0]["val_seconds"] / q["val"] if history else None,
@@ -216,7 +229,7 @@ def probe_cell(name: str, data_root: str, expe: Path, out: Path) -> dict:
               "grounding_s_per_question": test["grounding_seconds"] / q["test"],
               "rest_seconds": wall - fit_s - test["seconds"] - held["seconds"] - test["grounding_seconds"]}
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"probe__{safe_name(name)}.json").write_text(json.dumps(record, indent=1) + "\n")
+    probe_path(out, name).write_text(json.dumps(record, indent=1) + "\n")
     return record
 
 
@@ -266,6 +279,16 @@ def cost_table(probes: list[dict]) -> str:
     head = ["setting", "trainable / total parameters", "training s / question", "an epoch of the grid's tasks (h)",
             "answering s / question", "peak GB"]
     return grouped_table(head, probes, "row", COST_ROWS, cost_row)
+
+
+def emulated_cost(probes: list[dict]) -> list[str]:
+    """The cost table of the float32 settings on machines without native bfloat16, where reason.py's
+    `--llm_dtype auto` runs the LLM in float32 (none where no such probe is recorded)."""
+    if not probes:
+        return []
+    return ["", "### On a CPU without native bfloat16", "",
+            f"Timed on {machines_line(probes)}; `--llm_dtype auto` runs the LLM in float32 there.", "",
+            cost_table(probes)]
 
 
 def trained_reasoner(expe: Path, seed: int) -> Path | None:
@@ -394,7 +417,8 @@ def write_report(out: Path, doc: Path) -> None:
     rewrite_block(doc, "reasoning-cost", "\n".join([
         f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --estimate` measured these tables "
         f"({len(probes)} probes, code at {commits(probes)}).", "", "### The grid's projected CPU time", "",
-        estimate_table(probes), "", "### The default against the full size", "", cost_table(probes)]))
+        estimate_table(with_native_bf16(probes)), "", "### The default against the full size", "",
+        cost_table(with_native_bf16(probes)), *emulated_cost(with_native_bf16(probes, False))]))
     rewrite_block(doc, "reasoning-explain", "\n".join([
         f"`python scripts/bench_reasoning.py --report_only` wrote this table from {len(explained)} cells (code at "
         f"{commits(explained)}).", "", explain_table(explained)]))
@@ -410,9 +434,8 @@ def write_report(out: Path, doc: Path) -> None:
 def probe_all(data_root: str, expe: Path, out: Path) -> None:
     """A probe of every grid row and full-size setting not yet in `out` with the same flags."""
     for name in (*ROWS, *FULL_SIZE):
-        path = out / f"probe__{safe_name(name)}.json"
         cell_flags = probe_flags(name, expe / "probe_data", expe)
-        if recorded_with(path, cell_flags) is not None:
+        if recorded_with(probe_path(out, name), cell_flags) is not None:
             continue
         if emulates_bf16(cell_flags):
             print(f"probe: {name}: skipped, {machine()} has no native bfloat16 (its pace would say nothing)")

@@ -126,6 +126,24 @@ def test_the_cost_tables_project_the_grid_and_set_the_default_beside_the_full_si
     assert f"| all (1 of {len(br.ROWS)} rows probed) | | {len(br.cells(None, None))} |" in text
 
 
+def test_probes_from_a_machine_that_emulates_bf16_get_their_own_table_and_stay_out_of_the_estimate(tmp_path):
+    f32 = "TSLM, LLM in float32"
+    avx2 = dict(native_bf16=False, machine="AMD EPYC, 2 cores, avx2")
+    text = report_of(tmp_path, {"probe__a.json": probe(f32, 0.1), "probe__b.json": probe(f32, 0.5, **avx2)})
+    native, emulated = text.split("### On a CPU without native bfloat16")
+    assert f"| {f32} | 60 | 1 | {br.projected_seconds(probe(f32, 0.1)) / 3600:.2f} |" in native
+    assert "| all (1 of" in native and "| 0.50 |" not in native
+    assert "Timed on AMD EPYC, 2 cores, avx2 (1 cell)" in emulated and f"| {f32} | 1,000 / 135,000 | 0.50 |" in emulated
+    (tmp_path / "b").mkdir()
+    assert "### On a CPU without" not in report_of(tmp_path / "b", {"probe__a.json": probe(f32, 0.1)})
+
+
+def test_a_probe_is_recorded_apart_where_the_machine_emulates_bf16(monkeypatch):
+    for native, name in ((True, "probe__majority.json"), (False, "probe__majority__emulated_bf16.json")):
+        monkeypatch.setattr(br, "native_bf16", lambda: native)
+        assert br.probe_path(Path("out"), "majority") == Path("out") / name
+
+
 def fake_reason_py(tmp_path: Path, monkeypatch, resumed_after_epoch: int = 0) -> list[list[str]]:
     """Stand in for `reason.py` runs: write the result JSON a run would write (and the task files
     for make-data), under tmp_path as the repository root; the commands it was given."""
@@ -163,7 +181,7 @@ def test_a_grid_cell_and_a_probe_read_what_reason_py_writes(tmp_path, monkeypatc
     assert rec["train_s_per_question"] == pytest.approx(7.2 / 72) and rec["val_s_per_question"] == pytest.approx(0.1)
     assert rec["answer_s_per_question"] == pytest.approx(0.2) and rec["grounding_s_per_question"] == pytest.approx(0.1)
     assert rec["rest_seconds"] == pytest.approx(30.0 - 9.0 - 6.4 - 6.4 - 3.2)
-    assert json.loads((tmp_path / "out" / f"probe__{br.safe_name(br.EXPLAINER)}.json").read_text()) == rec
+    assert json.loads(br.probe_path(tmp_path / "out", br.EXPLAINER).read_text()) == rec
 
 
 def test_a_grid_cell_resumes_its_run_and_counts_the_epochs_of_the_process_before(tmp_path, monkeypatch):
