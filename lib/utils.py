@@ -6,7 +6,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -54,20 +54,22 @@ def setup_logging(log_file: Path | None = None, console_level: str = "INFO") -> 
     return log
 
 
-def progress(items: Iterable[T], total: int | None, desc: str, every_s: float = 300.0) -> Iterator[T]:
+def progress(items: Iterable[T], total: int | None, desc: str, every_s: float = 300.0,
+             say: Callable[[str], None] | None = None) -> Iterator[T]:
     """`items` behind a progress bar on a terminal. Off one (a log file, a benchmark cell), where
-    a bar stays silent, a log line every `every_s` seconds says how far the loop is and how long it
-    has left at that pace, so an hour-long epoch shows where it is; shorter loops print nothing."""
+    a bar stays silent, a line every `every_s` seconds (to `say`, default the project's log) says
+    how far the loop is and how long it has left at that pace, so an hour-long epoch shows where
+    it is; shorter loops print nothing."""
     if sys.stderr.isatty():
         yield from tqdm(items, total=total, desc=desc, leave=False, mininterval=1.0)
         return
-    log = logging.getLogger("llm_tsad")
+    say = say or logging.getLogger("llm_tsad").info
     start = last = time.perf_counter()
     for done, item in enumerate(items):
         now = time.perf_counter()
         if now - last >= every_s:
             last = now
-            log.info(progress_line(desc, done, total, now - start))
+            say(progress_line(desc, done, total, now - start))
         yield item
 
 

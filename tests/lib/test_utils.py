@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import sys
 
 from lib.utils import progress, progress_line
@@ -14,26 +13,11 @@ def test_progress_line_projects_the_time_left_at_the_pace_so_far():
     assert progress_line("epoch 1/2", 12, None, 90.0) == "epoch 1/2: 12, 1.5 min"
 
 
-class Lines(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-def test_progress_off_a_terminal_yields_every_item_and_logs_only_past_the_interval(monkeypatch):
+def test_progress_off_a_terminal_yields_every_item_and_reports_only_past_the_interval(monkeypatch):
     monkeypatch.setattr(sys, "stderr", io.StringIO())   # not a terminal, even under `pytest -s`
-    log, lines = logging.getLogger("llm_tsad"), Lines()
-    level, log.level = log.level, logging.INFO
-    log.addHandler(lines)
-    try:
-        assert list(progress(iter(range(5)), 5, "epoch 1/1")) == [0, 1, 2, 3, 4]
-        assert lines.lines == []   # a loop shorter than the interval says nothing
-        assert list(progress(range(3), 3, "answering", every_s=0.0)) == [0, 1, 2]
-    finally:
-        log.removeHandler(lines)
-        log.level = level
-    assert [m.split(",")[0] for m in lines.lines] == ["answering: 0/3 (0 %)", "answering: 1/3 (33 %)",
-                                                      "answering: 2/3 (67 %)"]
+    lines: list[str] = []
+    assert list(progress(iter(range(5)), 5, "epoch 1/1", say=lines.append)) == [0, 1, 2, 3, 4]
+    assert lines == []   # a loop shorter than the interval says nothing
+    assert list(progress(range(3), 3, "answering", every_s=0.0, say=lines.append)) == [0, 1, 2]
+    assert [m.split(",")[0] for m in lines] == ["answering: 0/3 (0 %)", "answering: 1/3 (33 %)",
+                                                "answering: 2/3 (67 %)"]
