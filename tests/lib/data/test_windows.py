@@ -1,11 +1,17 @@
 """Pure preprocessing functions."""
 from __future__ import annotations
 
+import io
+import sys
+
 import numpy as np
 import torch
 
+import lib.data.windows as windows
+from lib.config import Config
 from lib.data.windows import (add_channels, apply_minmax, downsample, fit_minmax, gather_windows,
                               moving_averages, split_train_val, upsample, window_starts, window_to_time)
+from lib.utils import progress
 
 
 def test_downsample_median_features_max_labels():
@@ -46,3 +52,16 @@ def test_window_scores_map_back_to_time_steps():
     scores = np.array([1.0, 2.0, 3.0])                 # T=5, L=3: windows end at steps 2, 3, 4
     assert window_to_time(scores, 3, 5).tolist() == [1.0, 1.0, 1.0, 2.0, 3.0]
     assert upsample(np.array([1.0, 2.0]), 3, 5).tolist() == [1, 1, 1, 2, 2]
+
+
+def test_window_bar_off_a_terminal_yields_the_plain_windows_and_reports_progress(monkeypatch):
+    lines: list[str] = []
+    monkeypatch.setattr(sys, "stderr", io.StringIO())   # not a terminal
+    monkeypatch.setattr(windows, "progress", lambda it, total, desc: progress(it, total, desc, 0.0, lines.append))
+    cfg, series = Config(), torch.randn(300, 3)
+    bar = windows.window_bar(series, cfg, "scoring", batch_size=32)
+    got = list(bar)
+    bar.set_postfix(loss="0.1")   # the trainer's call works on the silent bar
+    want = list(windows.iterate_windows(series, cfg, False, 0, 0, 32, (0, 1)))
+    assert len(got) == len(want) == len(lines) > 1 and all(torch.equal(a, b) for a, b in zip(got, want))
+    assert lines[-1].startswith(f"scoring: {len(want) - 1}/{len(want)} ")
