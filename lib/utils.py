@@ -10,7 +10,6 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import torch
-
 from tqdm import tqdm
 
 from lib.errors import UserError
