@@ -54,15 +54,21 @@ def setup_logging(log_file: Path | None = None, console_level: str = "INFO") -> 
 
 
 def progress(items: Iterable[T], total: int | None, desc: str, every_s: float = 300.0,
-             say: Callable[[str], None] | None = None) -> Iterator[T]:
-    """`items` behind a progress bar on a terminal. Off one (a log file, a benchmark cell), where
-    a bar stays silent, a line every `every_s` seconds (to `say`, default the project's log) says
-    how far the loop is and how long it has left at that pace, so an hour-long epoch shows where
-    it is; shorter loops print nothing."""
-    if sys.stderr.isatty():
-        yield from tqdm(items, total=total, desc=desc, leave=False, mininterval=1.0)
-        return
-    say = say or logging.getLogger("llm_tsad").info
+             say: Callable[[str], None] | None = None, shown: bool = True) -> tqdm:
+    """`items` behind a progress bar, where `shown` (in a multi-process run, the first process only).
+    On a terminal the bar shows. Off one (a log file, a benchmark cell), where the bar stays silent,
+    a line every `every_s` seconds (to `say`, default the project's log) says how far the loop is and
+    how long it has left at that pace, so an hour-long epoch shows where it is; shorter loops print
+    nothing. The bar is returned either way, so callers can `set_postfix` on it."""
+    on_terminal = sys.stderr.isatty()
+    if shown and not on_terminal:
+        items = reported(items, total, desc, every_s, say or logging.getLogger("llm_tsad").info)
+    return tqdm(items, total=total, desc=desc, leave=False, disable=not (shown and on_terminal), mininterval=1.0)
+
+
+def reported(items: Iterable[T], total: int | None, desc: str, every_s: float,
+             say: Callable[[str], None]) -> Iterator[T]:
+    """`items`, with a `progress_line` to `say` each time `every_s` seconds have passed since the last."""
     start = last = time.perf_counter()
     for done, item in enumerate(items):
         now = time.perf_counter()

@@ -282,13 +282,14 @@ def cost_table(probes: list[dict]) -> str:
 
 
 def emulated_cost(probes: list[dict]) -> list[str]:
-    """The cost table of the float32 settings on machines without native bfloat16, where reason.py's
-    `--llm_dtype auto` runs the LLM in float32 (none where no such probe is recorded)."""
+    """The projection and the cost table again, from the probes of machines without native bfloat16:
+    the rows that run there, and reason.py's `--llm_dtype auto`, which is float32 there (none where
+    no such probe is recorded)."""
     if not probes:
         return []
     return ["", "### On a CPU without native bfloat16", "",
-            f"Timed on {machines_line(probes)}; `--llm_dtype auto` runs the LLM in float32 there.", "",
-            cost_table(probes)]
+            f"Timed on {machines_line(probes)}; `--llm_dtype auto` runs the LLM in float32 there, and the "
+            "grid skips the bfloat16 rows.", "", estimate_table(probes), "", cost_table(probes)]
 
 
 def trained_reasoner(expe: Path, seed: int) -> Path | None:
@@ -414,11 +415,12 @@ def commits(records: list[dict]) -> str:
 
 def write_report(out: Path, doc: Path) -> None:
     records, explained, probes = load(out), load(out, "explain__"), load(out, "probe__")
+    native = with_native_bf16(probes)
     rewrite_block(doc, "reasoning-cost", "\n".join([
         f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --estimate` measured these tables "
         f"({len(probes)} probes, code at {commits(probes)}).", "", "### The grid's projected CPU time", "",
-        estimate_table(with_native_bf16(probes)), "", "### The default against the full size", "",
-        cost_table(with_native_bf16(probes)), *emulated_cost(with_native_bf16(probes, False))]))
+        estimate_table(native), "", "### The default against the full size", "", cost_table(native),
+        *emulated_cost(with_native_bf16(probes, False))]))
     rewrite_block(doc, "reasoning-explain", "\n".join([
         f"`python scripts/bench_reasoning.py --report_only` wrote this table from {len(explained)} cells (code at "
         f"{commits(explained)}).", "", explain_table(explained)]))

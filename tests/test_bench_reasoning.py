@@ -134,6 +134,7 @@ def test_probes_from_a_machine_that_emulates_bf16_get_their_own_table_and_stay_o
     assert f"| {f32} | 60 | 1 | {br.projected_seconds(probe(f32, 0.1)) / 3600:.2f} |" in native
     assert "| all (1 of" in native and "| 0.50 |" not in native
     assert "Timed on AMD EPYC, 2 cores, avx2 (1 cell)" in emulated and f"| {f32} | 1,000 / 135,000 | 0.50 |" in emulated
+    assert f"| {f32} | 60 | 1 | {br.projected_seconds(probe(f32, 0.5)) / 3600:.2f} |" in emulated
     (tmp_path / "b").mkdir()
     assert "### On a CPU without" not in report_of(tmp_path / "b", {"probe__a.json": probe(f32, 0.1)})
 

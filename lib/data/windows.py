@@ -5,8 +5,6 @@ moving-average channels -> chronological train/val split -> sliding windows.
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -166,15 +164,12 @@ def iterate_windows(series: torch.Tensor, cfg, shuffle: bool, epoch: int = 0, ma
 
 def window_bar(series: torch.Tensor, cfg, desc: str, shuffle: bool = False, epoch: int = 0, max_windows: int = 0,
                batch_size: int = 0, shard: tuple[int, int] = (0, 1)) -> tqdm:
-    """`iterate_windows` behind a progress bar, by the first process only: shown on a terminal; off
-    one, where the bar stays silent, `progress` logs a line every few minutes."""
+    """`iterate_windows` behind `progress`, reported by the first process only."""
     rank, world = shard
     n = len(window_starts(series.shape[0], cfg.window_size, max_windows)) // world
     total = -(-n // (batch_size or cfg.batch_size))
-    windows = iterate_windows(series, cfg, shuffle, epoch, max_windows, batch_size, shard)
-    if rank == 0 and not sys.stderr.isatty():
-        windows = progress(windows, total, desc)
-    return tqdm(windows, total=total, desc=desc, leave=False, disable=None if rank == 0 else True, mininterval=1.0)
+    return progress(iterate_windows(series, cfg, shuffle, epoch, max_windows, batch_size, shard), total, desc,
+                    shown=rank == 0)
 
 
 def split_batch(batch: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

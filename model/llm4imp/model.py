@@ -18,10 +18,10 @@ from pypots.nn.modules.loss import MAE, MSE
 from pypots.optim.adam import Adam
 from pypots.optim.base import Optimizer
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from lib.config import Config
 from lib.errors import UserError
+from lib.utils import progress
 from model.llm4imp.core import _LLM4IMP
 from model.llm4imp.layers import BackboneLLM4IMP, PromptBuilder
 from model.llm.backends import load_llm
@@ -29,7 +29,7 @@ from model.llm.prompts import dataset_description
 
 
 class EpochBars:
-    """A loader that shows a progress bar on each pass (on a terminal): PyPOTS's training loop
+    """A loader that reports its progress on each pass (`progress`): PyPOTS's training loop
     logs only once an epoch ends, and an LLM4IMP epoch on CPU takes minutes."""
 
     def __init__(self, loader: DataLoader, desc: str):
@@ -37,8 +37,7 @@ class EpochBars:
 
     def __iter__(self):
         self.passes += 1
-        return iter(tqdm(self.loader, desc=f"{self.desc} epoch {self.passes}", leave=False, disable=None,
-                         mininterval=1.0))
+        return iter(progress(self.loader, len(self.loader), f"{self.desc} epoch {self.passes}"))
 
     def __len__(self) -> int:
         return len(self.loader)

@@ -57,7 +57,7 @@ def test_window_scores_map_back_to_time_steps():
 def test_window_bar_off_a_terminal_yields_the_plain_windows_and_reports_progress(monkeypatch):
     lines: list[str] = []
     monkeypatch.setattr(sys, "stderr", io.StringIO())   # not a terminal
-    monkeypatch.setattr(windows, "progress", lambda it, total, desc: progress(it, total, desc, 0.0, lines.append))
+    monkeypatch.setattr(windows, "progress", lambda *a, **k: progress(*a, every_s=0.0, say=lines.append, **k))
     cfg, series = Config(), torch.randn(300, 3)
     bar = windows.window_bar(series, cfg, "scoring", batch_size=32)
     got = list(bar)
@@ -65,3 +65,6 @@ def test_window_bar_off_a_terminal_yields_the_plain_windows_and_reports_progress
     want = list(windows.iterate_windows(series, cfg, False, 0, 0, 32, (0, 1)))
     assert len(got) == len(want) == len(lines) > 1 and all(torch.equal(a, b) for a, b in zip(got, want))
     assert lines[-1].startswith(f"scoring: {len(want) - 1}/{len(want)} ")
+    lines.clear()
+    assert len(list(windows.window_bar(series, cfg, "scoring", batch_size=32, shard=(1, 2)))) > 0
+    assert lines == []   # only the first process reports
