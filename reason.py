@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from lib.config import Config, add_config_flags, overrides_from_args
-from lib.data.reasoning import REGIONS, make_examples, read_examples, samples_of, write_examples
+from lib.data.reasoning import REGIONS, kinds_drawn, make_examples, read_examples, samples_of, write_examples
 from lib.errors import UserError, cli_main
 from lib.outputs.report import write_json
 from lib.runfiles import check_writable, run_lock
@@ -55,10 +55,12 @@ def make_data(cfg: Config) -> None:
     root = cfg.resolved_data_root() if cfg.data_root else ""
     for split in REGIONS:
         n = cfg.rs_n_train if split == "train" else cfg.rs_n_eval
-        examples = make_examples(n, split, cfg.seed, cfg.rs_length, cfg.rs_channels, root, cfg.rs_real_share)
+        examples = make_examples(n, split, cfg.seed, cfg.rs_length, cfg.rs_channels, root, cfg.rs_real_share,
+                                 cfg.rs_kinds)
         write_examples(examples, out / f"{split}.jsonl")
         backgrounds = collections.Counter(e.background for e in examples)
-        print(f"{split:8s}: {n} series of {cfg.rs_length} x {cfg.rs_channels}, backgrounds "
+        print(f"{split:8s}: {n} series of {cfg.rs_length} x {cfg.rs_channels}, kinds "
+              f"{', '.join(kinds_drawn(cfg.rs_channels, cfg.rs_kinds))}; backgrounds "
               + ", ".join(f"{k} {v}" for k, v in sorted(backgrounds.items())) + f" -> {out / (split + '.jsonl')}")
 
 
@@ -192,6 +194,8 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     if cfg.rs_length < 48 or cfg.rs_channels < 1 or min(cfg.rs_n_train, cfg.rs_n_eval) < 1 or cfg.rs_eval_series < 0:
         raise UserError("--rs_length must be >= 48, --rs_channels, --rs_n_train and --rs_n_eval >= 1, "
                         "--rs_eval_series >= 0")
+    if argv[0] == "make-data":
+        kinds_drawn(cfg.rs_channels, cfg.rs_kinds)
     if argv[0] == "train":
         check_reasoner(cfg.rs_model)
     if argv[0] in ("eval", "ask") and not args.checkpoint:

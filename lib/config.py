@@ -124,6 +124,8 @@ class Config:
     rs_eval_series: int = field(default=0, metadata={"scope": "reasoning", "help": "reason.py train, eval: score the "
                                                                                "first N series of each evaluation split "
                                                                                "(0 = all)"})
+    rs_kinds: str = field(default="", metadata={"scope": "reasoning", "help": "reason.py make-data: the kinds to "
+                                                                   "inject, comma-separated (default: every kind)"})
     rs_real_share: float = field(default=0.5, metadata={"scope": "reasoning", "help": "reason.py make-data: share of "
                                                                                   "real backgrounds where present"})
     rs_model: str = field(default="tslm", metadata={"scope": "reasoning",

@@ -29,6 +29,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,14 +91,48 @@ SEEDS = (1, 2, 3)
 COMMON = ["--epochs", str(DEFAULT_EPOCHS)]
 LLM_COMMON = ["--llm_layers", str(TASK_DEFAULTS["llm_layers"]), "--llm_dtype", "bfloat16"]
 
+# A task the TSLM should learn if its answers read the series at all: three kinds that the random
+# forest tells apart, on synthetic backgrounds only, the grid's magnitudes. The LLM runs in float32,
+# so that these cells run, as one computation, on any CPU.
+EASY_TASKS = ["--rs_kinds", "none,spike,level shift", "--rs_real_share", "0", "--rs_n_train", "500",
+              "--rs_n_eval", "100"]
+FLOAT32 = ["--llm_dtype", "float32"]
+EASY_ROWS = {
+    "TSLM: encoder + SmolLM2 (frozen), LLM in float32": ["--rs_model", "tslm", *FLOAT32],
+    "TSLM, pre-LN encoder, LLM in float32": ["--rs_model", "tslm", "--rs_enc_norm_first", "True", *FLOAT32],
+    **{row: ROWS[row] for row in ("encoder + linear head (no LLM)", "encoder + linear head, pre-LN encoder",
+                                  "random forest on window statistics", "majority")},
+}
 
-def cells(rows: list[str] | None, seeds: list[int] | None) -> list[tuple[str, int]]:
+
+@dataclass(frozen=True)
+class Grid:
+    """Rows run over one task set: the grid's, or the easy task's. `one_seed`: rows run on the first
+    seed only, after the others; `last`: on the first seed, after those."""
+    rows: dict[str, list[str]]
+    prefix: str                       # of its cells' files and folders, and of its task folder
+    tasks: tuple[str, ...] = ()       # reason.py make-data flags beyond --seed 1
+    one_seed: tuple[str, ...] = ()
+    last: tuple[str, ...] = ()
+
+    def stem(self, row: str, seed: int) -> str:
+        return self.prefix + stem(row, seed)
+
+    def data(self, expe: Path) -> Path:
+        return expe / f"{self.prefix}data"
+
+
+MAIN = Grid(ROWS, "", (), LLM_CONTROLS, LAST)
+EASY = Grid(EASY_ROWS, "easy__", tuple(EASY_TASKS), tuple(r for r in EASY_ROWS if EASY_ROWS[r][1] == "tslm"))
+
+
+def cells(rows: list[str] | None, seeds: list[int] | None, grid: Grid = MAIN) -> list[tuple[str, int]]:
     """(row, seed): first the model and the cheap controls over every seed (seeds outermost), then
     the LLM-based controls on the first seed, then the float32 row on the first seed (twice the
     model's time). A grid stopped early has the main comparison, with seed noise."""
-    asked = [(row, s) for s in (seeds or SEEDS) for row in ROWS if (not rows or row in rows)
-             and (s == SEEDS[0] or row not in (*LLM_CONTROLS, *LAST))]
-    return sorted(asked, key=lambda c: 2 if c[0] in LAST else 1 if c[0] in LLM_CONTROLS else 0)
+    asked = [(row, s) for s in (seeds or SEEDS) for row in grid.rows if (not rows or row in rows)
+             and (s == SEEDS[0] or row not in (*grid.one_seed, *grid.last))]
+    return sorted(asked, key=lambda c: 2 if c[0] in grid.last else 1 if c[0] in grid.one_seed else 0)
 
 
 def safe_name(text: str) -> str:
@@ -109,14 +144,14 @@ def stem(row: str, seed: int) -> str:
     return f"{safe_name(row)}__seed{seed}"
 
 
-def flags(row: str, seed: int, data: Path, expe: Path) -> list[str]:
-    return ["--rs_data", str(data), "--seed", str(seed), *COMMON, *llm_common(row), *ROWS[row],
-            "--expe_dir", str(expe / stem(row, seed))]
+def flags(row: str, seed: int, data: Path, expe: Path, grid: Grid = MAIN) -> list[str]:
+    return ["--rs_data", str(data), "--seed", str(seed), *COMMON, *llm_common(grid.rows[row]), *grid.rows[row],
+            "--expe_dir", str(expe / grid.stem(row, seed))]
 
 
-def llm_common(row: str) -> list[str]:
-    """reason.py's LLM defaults where `row` runs an LLM (a full-size setting runs the TSLM)."""
-    return LLM_COMMON if ROWS.get(row, ["", "tslm"])[1] == "tslm" else []
+def llm_common(model: list[str]) -> list[str]:
+    """reason.py's LLM defaults where a row's flags `model` run an LLM."""
+    return LLM_COMMON if model[1] == "tslm" else []
 
 
 def row_flag(row: str, flag: str, default: int) -> int:
@@ -143,25 +178,26 @@ EXPLAIN_DATA = {   # name -> (data flags, run.py's training flags)
 }
 
 
-def make_data(data: Path, data_root: str, log: Path, extra: list[str] = ()) -> None:
+def make_data(data: Path, data_root: str, log: Path, extra: tuple[str, ...] | list[str] = ()) -> None:
     if not (ROOT / data / "heldout.jsonl").is_file():
         measured([sys.executable, "reason.py", "make-data", "--rs_data", str(data), "--seed", "1",
                   "--data_root", data_root, *extra], log)
 
 
-def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path) -> dict:
+def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path, grid: Grid = MAIN) -> dict:
     """Run (or resume, from its last finished epoch) one cell's `reason.py train`; its record."""
-    cell_flags = flags(row, seed, data, expe)
-    log = ROOT / expe / stem(row, seed) / "bench.log"
-    wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags, "--resume", "True"], log)
-    (result,) = (ROOT / expe / stem(row, seed) / "results" / "reasoning").glob("*.json")
+    cell_flags = flags(row, seed, data, expe, grid)
+    folder = ROOT / expe / grid.stem(row, seed)
+    wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags, "--resume", "True"],
+                             folder / "bench.log")
+    (result,) = (folder / "results" / "reasoning").glob("*.json")
     res = json.loads(result.read_text())
     record = {"row": row, "seed": seed, "flags": cell_flags, "wall_seconds": resumed_wall(wall, res["training"]),
               "peak_gb": peak_gb,
               "git_commit": res["git_commit"], "machine": machine(),
               "training": res["training"], "scores": res["scores"]}
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stem(row, seed)}.json").write_text(json.dumps(record, indent=1) + "\n")
+    (out / f"{grid.stem(row, seed)}.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
 
 
@@ -201,7 +237,7 @@ def probe_flags(name: str, data: Path, expe: Path) -> list[str]:
     """A grid row's flags, or the TSLM's with a full-size setting, at one epoch where it trains."""
     model = ROWS[name] if name in ROWS else ROWS[EXPLAINER] + FULL_SIZE[name]
     one_epoch = ["--epochs", "1"] if name not in ROWS or trained(name) else []
-    return ["--rs_data", str(data), "--seed", "1", *COMMON, *llm_common(name), *model, *one_epoch,
+    return ["--rs_data", str(data), "--seed", "1", *COMMON, *llm_common(model), *model, *one_epoch,
             "--expe_dir", str(expe / f"probe__{safe_name(name)}")]
 
 
@@ -377,11 +413,11 @@ def grid_row(row: str, recs: list[dict], split: str) -> str:
         fmt(mean_std([r["peak_gb"] for r in recs]), "{:.2f}") + " |"])
 
 
-def table(records: list[dict], split: str) -> str:
+def table(records: list[dict], split: str, rows: dict = ROWS) -> str:
     head = ["row", "seeds", "series", "kind acc. (choice)", "kind acc. (free)", "kind macro-F1", "parse failures", "channel acc.",
             "onset acc.", "onset error (steps)", "rationale rubric", "shuffled series: kind acc.",
             "anomaly removed: 'none'", "trainable params", "train s", "peak GB"]
-    return grouped_table(head, records, "row", ROWS, lambda row, recs: grid_row(row, recs, split))
+    return grouped_table(head, records, "row", rows, lambda row, recs: grid_row(row, recs, split))
 
 
 SPLITS = {"test": "In distribution", "heldout": "Held out"}
@@ -405,7 +441,7 @@ def comparisons(records: list[dict]) -> list[str]:
 def load(out: Path, prefix: str = "") -> list[dict]:
     """The records in `out` whose file names start with `prefix` ("": the grid's cells)."""
     return [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}*.json"))
-            if prefix or not p.name.startswith(("explain__", "probe__"))]
+            if prefix or not p.name.startswith(("explain__", "probe__", EASY.prefix))]
 
 
 def commits(records: list[dict]) -> str:
@@ -414,7 +450,7 @@ def commits(records: list[dict]) -> str:
 
 
 def write_report(out: Path, doc: Path) -> None:
-    records, explained, probes = load(out), load(out, "explain__"), load(out, "probe__")
+    records, explained, probes, easy = load(out), load(out, "explain__"), load(out, "probe__"), load(out, EASY.prefix)
     native = with_native_bf16(probes)
     rewrite_block(doc, "reasoning-cost", "\n".join([
         f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --estimate` measured these tables "
@@ -431,6 +467,9 @@ def write_report(out: Path, doc: Path) -> None:
         "### Held out: larger magnitudes, longer segments, other backgrounds", "", table(records, "heldout"), "",
         "### The TSLM against each row", "",
         "\n".join(f"- {line}" for line in comparisons(records)) or "(no cells of the TSLM yet)"]))
+    rewrite_block(doc, "reasoning-easy", "\n".join([
+        f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --easy` wrote this table ({len(easy)} "
+        f"cells, code at {commits(easy)}).", "", table(easy, "test", EASY.rows)]))
 
 
 def probe_all(data_root: str, expe: Path, out: Path) -> None:
@@ -448,18 +487,19 @@ def probe_all(data_root: str, expe: Path, out: Path) -> None:
               flush=True)
 
 
-def run_grid(todo: list[tuple[str, int]], data: Path, expe: Path, out: Path, max_hours: float = 0) -> None:
+def run_grid(todo: list[tuple[str, int]], data: Path, expe: Path, out: Path, max_hours: float = 0,
+             grid: Grid = MAIN) -> None:
     """Run the (row, seed) cells not yet in `out` with their flags, one process each, in order; start none
     after `max_hours` (0: no limit)."""
     t0 = time.time()
-    todo = drop_emulated_bf16(todo, lambda c: flags(*c, data, expe))
-    pending = [c for c in todo if recorded_with(out / f"{stem(*c)}.json", flags(*c, data, expe)) is None]
+    todo = drop_emulated_bf16(todo, lambda c: flags(*c, data, expe, grid))
+    pending = [c for c in todo if recorded_with(out / f"{grid.stem(*c)}.json", flags(*c, data, expe, grid)) is None]
     n_done = len(todo) - len(pending)
     for i, (row, seed) in enumerate(pending):
         if out_of_hours(t0, max_hours, len(pending) - i):
             break
         print(f"[{n_done + i + 1}/{len(todo)}] {row}, seed {seed}", flush=True)
-        rec = run_cell(row, seed, data, expe, out)
+        rec = run_cell(row, seed, data, expe, out, grid)
         print(f"    kind accuracy {rec['scores']['test']['kind_choice']['accuracy']:.3f} (test), "
               f"{rec['scores']['heldout']['kind_choice']['accuracy']:.3f} (held out); {rec['wall_seconds']:.0f} s",
               flush=True)
@@ -469,7 +509,7 @@ def run_grid(todo: list[tuple[str, int]], data: Path, expe: Path, out: Path, max
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data_root", default="../shared/datasets")
-    parser.add_argument("--rows", nargs="*", choices=list(ROWS))
+    parser.add_argument("--rows", nargs="*", choices=list(dict.fromkeys([*ROWS, *EASY_ROWS])))
     parser.add_argument("--seeds", nargs="*", type=int)
     parser.add_argument("--out", type=Path, default=ROOT / "expe" / "results" / "bench_reasoning")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "REASONING.md")
@@ -478,16 +518,19 @@ def main() -> None:
     parser.add_argument("--estimate", action="store_true", help="probe every row and the full-size TSLM on a small "
                         "task set (resumable); write the grid's projected cost and the cost table")
     parser.add_argument("--report_only", action="store_true", help="rewrite the tables from the cells run so far")
+    parser.add_argument("--easy", action="store_true", help="instead of the grid: the TSLM and the controls "
+                        "on an easy task (three kinds, synthetic backgrounds), LLM in float32 (resumable)")
     parser.add_argument("--explain", action="store_true", help="after the grid: the trained TSLM explains the "
                         "alarms of STAMP's detector on synthetic data and SMD machine-1-2")
     args = parser.parse_args()
-    data = args.expe_dir / "data"
+    grid = EASY if args.easy else MAIN
+    data = grid.data(args.expe_dir)
     if args.estimate:
         probe_all(args.data_root, args.expe_dir, args.out)
     elif not args.report_only:
-        make_data(data, args.data_root, ROOT / args.expe_dir / "make_data.log")
-        run_grid(cells(args.rows, args.seeds), data, args.expe_dir, args.out, args.max_hours)
-        if args.explain:
+        make_data(data, args.data_root, ROOT / args.expe_dir / f"{grid.prefix}make_data.log", grid.tasks)
+        run_grid(cells(args.rows, args.seeds, grid), data, args.expe_dir, args.out, args.max_hours, grid)
+        if args.explain and not args.easy:
             explain_all(args.data_root, args.expe_dir, args.out, args.seeds)
     write_report(args.out, args.doc)
 

@@ -41,7 +41,8 @@ def report_of(tmp_path: Path, cells: dict[str, dict]) -> str:
     doc = tmp_path / "R.md"
     doc.write_text("a\n<!-- reasoning-grid:start -->\n<!-- reasoning-grid:end -->\nb\n"
                    "<!-- reasoning-explain:start -->\n<!-- reasoning-explain:end -->\n"
-                   "<!-- reasoning-cost:start -->\n<!-- reasoning-cost:end -->\n")
+                   "<!-- reasoning-cost:start -->\n<!-- reasoning-cost:end -->\n"
+                   "<!-- reasoning-easy:start -->\n<!-- reasoning-easy:end -->\n")
     br.write_report(out, doc)
     return doc.read_text()
 

@@ -256,10 +256,25 @@ def label_sets(n_channels: int) -> dict[str, list[str]]:
 
 
 # ---- the generator ---------------------------------------------------------------------------------
+def kinds_drawn(N: int, only: str = "") -> tuple[str, ...]:
+    """The kinds a generator of `N` channels draws: `only` (comma-separated names), else every kind
+    (correlation breaks only when N >= 2)."""
+    every = KINDS if N >= 2 else UNIVARIATE_KINDS
+    if not only:
+        return every
+    asked = tuple(k.strip() for k in only.split(","))
+    unknown = [k for k in asked if k not in every]
+    if unknown or len(set(asked)) < 2:
+        raise UserError(f"--rs_kinds {only!r}: give at least two of {', '.join(every)} (for {N} channel(s))"
+                        + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+    return tuple(k for k in every if k in asked)
+
+
 def make_examples(n: int, split: str, seed: int, T: int = 96, N: int = 3, data_root: str = "",
-                  real_share: float = 0.5) -> list[Example]:
-    """`n` examples of `split`, kinds balanced (correlation breaks only when N >= 2); a share
-    `real_share` of the backgrounds are real windows when real datasets are present."""
+                  real_share: float = 0.5, only: str = "") -> list[Example]:
+    """`n` examples of `split`, kinds balanced (correlation breaks only when N >= 2; `only`: those
+    kinds, comma-separated); a share `real_share` of the backgrounds are real windows when real
+    datasets are present. The questions offer every kind whatever `only` draws."""
     if split not in REGIONS:
         raise UserError(f"unknown split {split!r}; known: {', '.join(REGIONS)}")
     if T < 48 or N < 1:
@@ -267,7 +282,7 @@ def make_examples(n: int, split: str, seed: int, T: int = 96, N: int = 3, data_r
     region = REGIONS[split]
     rng = np.random.default_rng([seed, list(REGIONS).index(split)])
     real = real_backgrounds(region.real, data_root) if data_root else {}
-    kinds = KINDS if N >= 2 else UNIVARIATE_KINDS
+    kinds = kinds_drawn(N, only)
     out = []
     for i in range(n):
         kind = kinds[i % len(kinds)]

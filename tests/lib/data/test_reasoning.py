@@ -50,6 +50,16 @@ def test_kinds_are_balanced_and_answers_state_their_labels():
     assert "correlation break" not in {e.kind for e in univariate}
 
 
+def test_rs_kinds_draws_only_the_kinds_asked_and_the_questions_still_offer_every_kind():
+    examples = make_examples(30, "train", seed=1, only="none, level shift,spike")
+    assert {k: sum(e.kind == k for e in examples) for k in KINDS if k in {e.kind for e in examples}} == {
+        "none": 10, "spike": 10, "level shift": 10}
+    assert all(k in examples[0].questions[0]["question"] for k in KINDS)
+    for bad in ("spike", "spike,bump", "correlation break,none"):
+        with pytest.raises(UserError, match="--rs_kinds"):
+            make_examples(3, "train", seed=1, N=1 if "correlation" in bad else 3, only=bad)
+
+
 def test_heldout_draws_parameters_training_never_sees():
     train, held = make_examples(140, "train", seed=2), make_examples(140, "heldout", seed=2)
     mags = lambda xs, k: [e.magnitude for e in xs if e.kind == k]
@@ -76,7 +86,8 @@ def test_reason_py_make_data_writes_three_splits_and_refuses_bad_input_in_one_li
               "--rs_length", "64", "--rs_channels", "2")
     assert out.returncode == 0, out.stderr
     assert [len(read_examples(tmp_path / "d" / f"{s}.jsonl")) for s in REGIONS] == [14, 7, 7]
-    for bad in (["bogus"], ["make-data", "--rs_length", "10"], ["train", "--rs_model", "nope"]):
+    for bad in (["bogus"], ["make-data", "--rs_length", "10"], ["train", "--rs_model", "nope"],
+                ["make-data", "--rs_kinds", "spike,bump"]):
         done = cli("reason.py", *bad)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
 
