@@ -252,3 +252,24 @@ def test_the_report_sets_the_tslm_against_every_row_beside_seed_noise(tmp_path):
             "0.140 (1 seed): -0.380, beyond seed noise (0.028; the other row has 1 seed); wall 150 s against 100 s") in text
     assert ("- Held out, kind accuracy (free text) of the TSLM against encoder + linear head (no LLM): 0.260 (2 seeds) "
             "against 0.265 (1 seed): +0.005, within seed noise (0.014; the other row has 1 seed)") in text
+
+
+def test_the_easy_task_runs_its_own_cells_in_float32_and_reports_them_apart_from_the_grid(tmp_path, monkeypatch):
+    calls = fake_reason_py(tmp_path, monkeypatch)
+    monkeypatch.setattr(benchmark, "native_bf16", lambda: False)
+    todo = br.cells(None, None, br.EASY)
+    tslm = list(br.EASY.one_seed)
+    assert tslm and [r for r, _ in todo[-len(tslm):]] == tslm and {s for r, s in todo if r in tslm} == {1}
+    assert len(todo) == len(tslm) + 3 * (len(br.EASY_ROWS) - len(tslm))
+    br.run_grid(todo[-len(tslm):], br.EASY.data(Path("expe")), Path("expe"), tmp_path / "out", grid=br.EASY)
+    assert len(calls) == len(tslm)   # float32: none is skipped where bfloat16 is emulated
+    assert all([a for f, a in zip(c, c[1:]) if f == "--llm_dtype"][-1] == "float32" for c in calls)
+    assert all(c[c.index("--rs_data") + 1] == str(Path("expe") / "easy__data") for c in calls)
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.json")) == sorted(
+        f"{br.EASY.stem(r, 1)}.json" for r in tslm)
+    doc = tmp_path / "R.md"
+    doc.write_text("".join(f"<!-- reasoning-{b}:start -->\n<!-- reasoning-{b}:end -->\n"
+                           for b in ("grid", "explain", "cost", "easy")))
+    br.write_report(tmp_path / "out", doc)
+    grid, easy = doc.read_text().split("<!-- reasoning-easy:start -->")
+    assert "(0 cells" in grid and f"| {tslm[0]} | 1 | 7 | 0.500" in easy
