@@ -5,6 +5,7 @@ on one set of generated tasks, into docs/REASONING.md.
     python scripts/bench_reasoning.py --data_root ../shared/datasets              # run (resumable), then the tables
     python scripts/bench_reasoning.py --report_only                               # the tables from the committed cells
     python scripts/bench_reasoning.py --data_root ../shared/datasets --explain    # the reasoner explains alarms
+    python scripts/bench_reasoning.py --data_root ../shared/datasets --easy       # the easy task (three kinds)
 
 `--explain` trains STAMP's detector (gat+ae) on the demo's synthetic data and on SMD
 machine-1-2, and scores it with `test.py --explain text` and each seed's trained TSLM (the
@@ -128,9 +129,9 @@ EASY = Grid(EASY_ROWS, "easy__", tuple(EASY_TASKS), tuple(r for r in EASY_ROWS i
 
 
 def cells(rows: list[str] | None, seeds: list[int] | None, grid: Grid = MAIN) -> list[tuple[str, int]]:
-    """(row, seed): first the model and the cheap controls over every seed (seeds outermost), then
-    the LLM-based controls on the first seed, then the float32 row on the first seed (twice the
-    model's time). A grid stopped early has the main comparison, with seed noise."""
+    """(row, seed) of `grid`: first the model and the cheap controls over every seed (seeds outermost),
+    then its `one_seed` rows (the grid's LLM-based controls) on the first seed, then its `last` (the
+    float32 row, twice the model's time). A grid stopped early has the main comparison, with seed noise."""
     asked = [(row, s) for s in (seeds or SEEDS) for row in grid.rows if (not rows or row in rows)
              and (s == SEEDS[0] or row not in (*grid.one_seed, *grid.last))]
     return sorted(asked, key=lambda c: 2 if c[0] in grid.last else 1 if c[0] in grid.one_seed else 0)
@@ -470,7 +471,9 @@ def write_report(out: Path, doc: Path) -> None:
         "\n".join(f"- {line}" for line in comparisons(records)) or "(no cells of the TSLM yet)"]))
     rewrite_block(doc, "reasoning-easy", "\n".join([
         f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --easy` wrote this table ({len(easy)} "
-        f"cells, code at {commits(easy)}).", "", table(easy, "test", EASY.rows)]))
+        f"cells, code at {commits(easy)}).", "",
+        *(line for split, name in SPLITS.items() for line in (f"### {name}", "", table(easy, split, EASY.rows), ""))
+        ]).rstrip())
 
 
 def probe_all(data_root: str, expe: Path, out: Path) -> None:
