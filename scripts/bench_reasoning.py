@@ -100,8 +100,6 @@ EASY_TASKS = ["--rs_kinds", "none,spike,level shift", "--rs_real_share", "0", "-
 FLOAT32 = ["--llm_dtype", "float32"]
 EASY_ROWS = {
     "TSLM: encoder + SmolLM2 (frozen), LLM in float32": ["--rs_model", "tslm", *FLOAT32],
-    "TSLM, random-init LLM, LLM in float32": ["--rs_model", "tslm", "--llm_pretrained", "False", *FLOAT32],
-    "TSLM, pre-LN encoder, LLM in float32": ["--rs_model", "tslm", "--rs_enc_norm_first", "True", *FLOAT32],
     **{row: ROWS[row] for row in ("encoder + linear head (no LLM)", "encoder + linear head, pre-LN encoder",
                                   "random forest on window statistics", "majority")},
 }
