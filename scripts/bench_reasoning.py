@@ -468,7 +468,7 @@ def write_report(out: Path, doc: Path) -> None:
         "### The TSLM against each row", "",
         "\n".join(f"- {line}" for line in comparisons(records)) or "(no cells of the TSLM yet)"]))
     rewrite_block(doc, "reasoning-easy", "\n".join([
-        f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --easy` wrote this table ({len(easy)} "
+        f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --easy` wrote these tables ({len(easy)} "
         f"cells, code at {commits(easy)}).", "",
         *(line for split, name in SPLITS.items() for line in (f"### {name}", "", table(easy, split, EASY.rows), ""))
         ]).rstrip())
