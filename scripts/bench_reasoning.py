@@ -32,6 +32,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -95,8 +96,8 @@ LLM_COMMON = ["--llm_layers", str(TASK_DEFAULTS["llm_layers"]), "--llm_dtype", "
 # A task the TSLM should learn if its answers read the series at all: three kinds that the random
 # forest tells apart, on synthetic backgrounds only, the grid's magnitudes. The LLM runs in float32,
 # so that these cells run, as one computation, on any CPU.
-EASY_TASKS = ["--rs_kinds", "none,spike,level shift", "--rs_real_share", "0", "--rs_n_train", "500",
-              "--rs_n_eval", "100"]
+EASY_TASKS = ("--rs_kinds", "none,spike,level shift", "--rs_real_share", "0", "--rs_n_train", "500",
+              "--rs_n_eval", "100")
 FLOAT32 = ["--llm_dtype", "float32"]
 EASY_ROWS = {
     "TSLM: encoder + SmolLM2 (frozen), LLM in float32": ["--rs_model", "tslm", *FLOAT32],
@@ -123,7 +124,7 @@ class Grid:
 
 
 MAIN = Grid(ROWS, "", (), LLM_CONTROLS, LAST)
-EASY = Grid(EASY_ROWS, "easy__", tuple(EASY_TASKS), tuple(r for r in EASY_ROWS if EASY_ROWS[r][1] == "tslm"))
+EASY = Grid(EASY_ROWS, "easy__", EASY_TASKS, tuple(r for r in EASY_ROWS if EASY_ROWS[r][1] == "tslm"))
 
 
 def cells(rows: list[str] | None, seeds: list[int] | None, grid: Grid = MAIN) -> list[tuple[str, int]]:
@@ -178,7 +179,7 @@ EXPLAIN_DATA = {   # name -> (data flags, run.py's training flags)
 }
 
 
-def make_data(data: Path, data_root: str, log: Path, extra: tuple[str, ...] | list[str] = ()) -> None:
+def make_data(data: Path, data_root: str, log: Path, extra: Sequence[str] = ()) -> None:
     if not (ROOT / data / "heldout.jsonl").is_file():
         measured([sys.executable, "reason.py", "make-data", "--rs_data", str(data), "--seed", "1",
                   "--data_root", data_root, *extra], log)
@@ -507,6 +508,17 @@ def run_grid(todo: list[tuple[str, int]], data: Path, expe: Path, out: Path, max
               flush=True)
 
 
+def grid_of(args: argparse.Namespace) -> Grid:
+    """The grid the flags ask for; one line for flags that do not go with it."""
+    grid = EASY if args.easy else MAIN
+    if args.easy and (args.explain or args.estimate):
+        raise UserError("--easy runs the easy task only; run --explain and --estimate without it")
+    other = [row for row in args.rows or [] if row not in grid.rows]
+    if other:
+        raise UserError(f"--rows: not rows of {'the easy task' if args.easy else 'the grid'}: {'; '.join(other)}")
+    return grid
+
+
 @cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -525,14 +537,14 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="after the grid: the trained TSLM explains the "
                         "alarms of STAMP's detector on synthetic data and SMD machine-1-2")
     args = parser.parse_args()
-    grid = EASY if args.easy else MAIN
+    grid = grid_of(args)
     data = grid.data(args.expe_dir)
     if args.estimate:
         probe_all(args.data_root, args.expe_dir, args.out)
     elif not args.report_only:
         make_data(data, args.data_root, ROOT / args.expe_dir / f"{grid.prefix}make_data.log", grid.tasks)
         run_grid(cells(args.rows, args.seeds, grid), data, args.expe_dir, args.out, args.max_hours, grid)
-        if args.explain and not args.easy:
+        if args.explain:
             explain_all(args.data_root, args.expe_dir, args.out, args.seeds)
     write_report(args.out, args.doc)
 

@@ -273,3 +273,15 @@ def test_the_easy_task_runs_its_own_cells_in_float32_and_reports_them_apart_from
     br.write_report(tmp_path / "out", doc)
     grid, easy = doc.read_text().split("<!-- reasoning-easy:start -->")
     assert "(0 cells" in grid and f"| {tslm[0]} | 1 | 7 | 0.500" in easy
+
+
+def test_flags_that_do_not_go_with_the_chosen_grid_are_refused_in_one_line():
+    import argparse
+    ask = lambda **k: argparse.Namespace(**{"easy": False, "explain": False, "estimate": False, "rows": None, **k})
+    assert br.grid_of(ask()) is br.MAIN and br.grid_of(ask(easy=True, rows=["majority"])) is br.EASY
+    for bad, match in ((ask(easy=True, explain=True), "--easy runs the easy task only"),
+                       (ask(easy=True, estimate=True), "--easy runs the easy task only"),
+                       (ask(easy=True, rows=["TSLM, LoRA r=8"]), "not rows of the easy task: TSLM, LoRA r=8"),
+                       (ask(rows=[next(iter(br.EASY.one_seed))]), "not rows of the grid")):
+        with pytest.raises(UserError, match=match):
+            br.grid_of(bad)
