@@ -42,7 +42,7 @@ from lib.runfiles import check_writable, run_lock
 from lib.metrics.reasoning import parse_label
 from lib.score.reasoning import answer, grounding_checks, scores
 from lib.train import checkpoint
-from lib.train.reasoning import TASK_DEFAULTS, fit
+from lib.train.reasoning import TASK_DEFAULTS, fit, start_encoder_from
 from lib.utils import seed_everything, set_threads_and_quiet, setup_logging
 from model.registry import build_reasoner, check_reasoner
 
@@ -56,11 +56,12 @@ def make_data(cfg: Config) -> None:
     for split in REGIONS:
         n = cfg.rs_n_train if split == "train" else cfg.rs_n_eval
         examples = make_examples(n, split, cfg.seed, cfg.rs_length, cfg.rs_channels, root, cfg.rs_real_share,
-                                 cfg.rs_kinds)
+                                 cfg.rs_kinds, cfg.rs_rationale)
         write_examples(examples, out / f"{split}.jsonl")
         backgrounds = collections.Counter(e.background for e in examples)
         print(f"{split:8s}: {n} series of {cfg.rs_length} x {cfg.rs_channels}, kinds "
-              f"{', '.join(kinds_drawn(cfg.rs_channels, cfg.rs_kinds))}; backgrounds "
+              f"{', '.join(kinds_drawn(cfg.rs_channels, cfg.rs_kinds))}; answers "
+              f"{'with a rationale' if cfg.rs_rationale else 'the label alone'}; backgrounds "
               + ", ".join(f"{k} {v}" for k, v in sorted(backgrounds.items())) + f" -> {out / (split + '.jsonl')}")
 
 
@@ -120,6 +121,8 @@ def train(cfg: Config) -> None:
         seed_everything(cfg.seed)
         examples = read_split(cfg, "train")
         model = build_reasoner(cfg, examples[0].series.shape[1])
+        if cfg.rs_encoder_from:
+            start_encoder_from(model, cfg)
         t0 = time.perf_counter()
         if hasattr(model, "predict_labels"):   # the classical controls: fitted at once, nothing to save
             model.fit(samples_of(examples))

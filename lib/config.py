@@ -128,6 +128,10 @@ class Config:
                                                                    "inject, comma-separated (default: every kind)"})
     rs_real_share: float = field(default=0.5, metadata={"scope": "reasoning", "help": "reason.py make-data: share of "
                                                                                   "real backgrounds where present"})
+    rs_rationale: bool = field(default=True, metadata={"scope": "reasoning", "help": "reason.py make-data: every "
+                                                                             "answer opens with its rationale sentence "
+                                                                             "(the task); False: 'Answer: <label>' "
+                                                                             "alone (a diagnostic)"})
     rs_model: str = field(default="tslm", metadata={"scope": "reasoning",
                                                     "help": "reason.py (model/registry.py REASONERS): tslm "
                                                             "(encoder + projector + LLM, OpenTSLM's "
@@ -153,6 +157,11 @@ class Config:
                                                                                    "layers normalise before attention "
                                                                                    "and feed-forward (pre-LN); "
                                                                                    "OpenTSLM's normalise after (False)"})
+    rs_encoder_from: str = field(default="", metadata={"scope": "reasoning", "help": "reason.py train: start the "
+                                                                            "encoder from this encoder_head "
+                                                                            "checkpoint's (its encoder flags must "
+                                                                            "match; a two-stage departure from "
+                                                                            "OpenTSLM, whose encoder starts random)"})
     rs_lr: float = field(default=2e-4, metadata={"scope": "reasoning", "help": "reason.py: AdamW learning rate of "
                                                                          "the encoder, heads and LoRA (OpenTSLM's "
                                                                          "encoder: 2e-4)"})

@@ -5,7 +5,8 @@ on one set of generated tasks, into docs/REASONING.md.
     python scripts/bench_reasoning.py --data_root ../shared/datasets              # run (resumable), then the tables
     python scripts/bench_reasoning.py --report_only                               # the tables from the committed cells
     python scripts/bench_reasoning.py --data_root ../shared/datasets --explain    # the reasoner explains alarms
-    python scripts/bench_reasoning.py --data_root ../shared/datasets --easy       # the easy task (three kinds)
+    python scripts/bench_reasoning.py --data_root ../shared/datasets --grid easy    # the easy task (three kinds)
+    python scripts/bench_reasoning.py --data_root ../shared/datasets --grid labels  # the same, 2,000 series, labels alone
 
 `--explain` trains STAMP's detector (gat+ae) on the demo's synthetic data and on SMD
 machine-1-2, and scores it with `test.py --explain text` and each seed's trained TSLM (the
@@ -104,6 +105,17 @@ EASY_ROWS = {
     **{row: ROWS[row] for row in ("encoder + linear head (no LLM)", "encoder + linear head, pre-LN encoder",
                                   "random forest on window statistics", "majority")},
 }
+# The easy task again, on 2,000 training series (where the pre-LN encoder head learns it) and with
+# answers that are the label alone, so that the TSLM need not learn the rationale's form first: it
+# starts from the encoder head's encoder of the same seed, and trains one epoch (an hour on an AVX2 CPU).
+LABEL_TASKS = ("--rs_kinds", "none,spike,level shift", "--rs_real_share", "0", "--rs_n_train", "2000",
+               "--rs_n_eval", "100", "--rs_rationale", "False")
+HEAD_PRE_LN = "encoder + linear head, pre-LN encoder"
+STARTED_TSLM = "TSLM, pre-LN encoder started from the encoder head's, LLM in float32, 1 epoch"
+LABEL_ROWS = {
+    STARTED_TSLM: ["--rs_model", "tslm", "--rs_enc_norm_first", "True", *FLOAT32, "--epochs", "1"],
+    **{row: ROWS[row] for row in (HEAD_PRE_LN, "random forest on window statistics", "majority")},
+}
 
 
 @dataclass(frozen=True)
@@ -115,9 +127,16 @@ class Grid:
     tasks: tuple[str, ...] = ()       # reason.py make-data flags beyond --seed 1
     one_seed: tuple[str, ...] = ()
     last: tuple[str, ...] = ()
+    encoder_from: dict[str, str] | None = None   # row -> the encoder_head row whose encoder (same seed) it starts from
 
     def stem(self, row: str, seed: int) -> str:
         return self.prefix + stem(row, seed)
+
+    def start_flags(self, row: str, seed: int, expe: Path) -> list[str]:
+        """`--rs_encoder_from` the checkpoint of the seed's cell of the row `row` starts from, if any."""
+        source = (self.encoder_from or {}).get(row)
+        return ["--rs_encoder_from", str(expe / self.stem(source, seed) / "pth" / f"reason_encoder_head_seed{seed}.pth")
+                ] if source else []
 
     def data(self, expe: Path) -> Path:
         return expe / f"{self.prefix}data"
@@ -125,6 +144,9 @@ class Grid:
 
 MAIN = Grid(ROWS, "", (), LLM_CONTROLS, LAST)
 EASY = Grid(EASY_ROWS, "easy__", EASY_TASKS, tuple(r for r in EASY_ROWS if EASY_ROWS[r][1] == "tslm"))
+LABELS = Grid(LABEL_ROWS, "labels__", LABEL_TASKS, (STARTED_TSLM,), encoder_from={STARTED_TSLM: HEAD_PRE_LN})
+GRIDS = {"main": MAIN, "easy": EASY, "labels": LABELS}
+TASK_NAMES = {"main": "the grid", "easy": "the easy task", "labels": "the easy task, labels alone"}
 
 
 def cells(rows: list[str] | None, seeds: list[int] | None, grid: Grid = MAIN) -> list[tuple[str, int]]:
@@ -147,7 +169,7 @@ def stem(row: str, seed: int) -> str:
 
 def flags(row: str, seed: int, data: Path, expe: Path, grid: Grid = MAIN) -> list[str]:
     return ["--rs_data", str(data), "--seed", str(seed), *COMMON, *llm_common(grid.rows[row]), *grid.rows[row],
-            "--expe_dir", str(expe / grid.stem(row, seed))]
+            *grid.start_flags(row, seed, expe), "--expe_dir", str(expe / grid.stem(row, seed))]
 
 
 def llm_common(model: list[str]) -> list[str]:
@@ -442,7 +464,7 @@ def comparisons(records: list[dict]) -> list[str]:
 def load(out: Path, prefix: str = "") -> list[dict]:
     """The records in `out` whose file names start with `prefix` ("": the grid's cells)."""
     return [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}*.json"))
-            if prefix or not p.name.startswith(("explain__", "probe__", EASY.prefix))]
+            if prefix or not p.name.startswith(("explain__", "probe__", *(g.prefix for g in GRIDS.values() if g.prefix)))]
 
 
 def commits(records: list[dict]) -> str:
@@ -451,7 +473,7 @@ def commits(records: list[dict]) -> str:
 
 
 def write_report(out: Path, doc: Path) -> None:
-    records, explained, probes, easy = load(out), load(out, "explain__"), load(out, "probe__"), load(out, EASY.prefix)
+    records, explained, probes = load(out), load(out, "explain__"), load(out, "probe__")
     native = with_native_bf16(probes)
     rewrite_block(doc, "reasoning-cost", "\n".join([
         f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --estimate` measured these tables "
@@ -468,11 +490,14 @@ def write_report(out: Path, doc: Path) -> None:
         "### Held out: larger magnitudes, longer segments, other backgrounds", "", table(records, "heldout"), "",
         "### The TSLM against each row", "",
         "\n".join(f"- {line}" for line in comparisons(records)) or "(no cells of the TSLM yet)"]))
-    rewrite_block(doc, "reasoning-easy", "\n".join([
-        f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --easy` wrote these tables ({len(easy)} "
-        f"cells, code at {commits(easy)}).", "",
-        *(line for split, name in SPLITS.items() for line in (f"### {name}", "", table(easy, split, EASY.rows), ""))
-        ]).rstrip())
+    for name, grid in GRIDS.items():
+        if grid is not MAIN:
+            cells_of = load(out, grid.prefix)
+            rewrite_block(doc, f"reasoning-{name}", "\n".join([
+                f"`python scripts/bench_reasoning.py --data_root ../shared/datasets --grid {name}` wrote these tables "
+                f"({len(cells_of)} cells, code at {commits(cells_of)}).", "",
+                *(line for split, title in SPLITS.items()
+                  for line in (f"### {title}", "", table(cells_of, split, grid.rows), ""))]).rstrip())
 
 
 def probe_all(data_root: str, expe: Path, out: Path) -> None:
@@ -510,12 +535,12 @@ def run_grid(todo: list[tuple[str, int]], data: Path, expe: Path, out: Path, max
 
 def grid_of(args: argparse.Namespace) -> Grid:
     """The grid the flags ask for; one line for flags that do not go with it."""
-    grid = EASY if args.easy else MAIN
-    if args.easy and (args.explain or args.estimate):
-        raise UserError("--easy runs the easy task only; run --explain and --estimate without it")
+    grid = GRIDS[args.grid]
+    if grid is not MAIN and (args.explain or args.estimate):
+        raise UserError(f"--grid {args.grid} runs {TASK_NAMES[args.grid]} only; run --explain and --estimate without it")
     other = [row for row in args.rows or [] if row not in grid.rows]
     if other:
-        raise UserError(f"--rows: not rows of {'the easy task' if args.easy else 'the grid'}: {'; '.join(other)}")
+        raise UserError(f"--rows: not rows of {TASK_NAMES[args.grid]}: {'; '.join(other)}")
     return grid
 
 
@@ -523,7 +548,7 @@ def grid_of(args: argparse.Namespace) -> Grid:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data_root", default="../shared/datasets")
-    parser.add_argument("--rows", nargs="*", choices=list(dict.fromkeys([*ROWS, *EASY_ROWS])))
+    parser.add_argument("--rows", nargs="*", choices=list(dict.fromkeys(r for g in GRIDS.values() for r in g.rows)))
     parser.add_argument("--seeds", nargs="*", type=int)
     parser.add_argument("--out", type=Path, default=ROOT / "expe" / "results" / "bench_reasoning")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "REASONING.md")
@@ -532,8 +557,10 @@ def main() -> None:
     parser.add_argument("--estimate", action="store_true", help="probe every row and the full-size TSLM on a small "
                         "task set (resumable); write the grid's projected cost and the cost table")
     parser.add_argument("--report_only", action="store_true", help="rewrite the tables from the cells run so far")
-    parser.add_argument("--easy", action="store_true", help="instead of the grid: the TSLM and the controls "
-                        "on an easy task (three kinds, synthetic backgrounds), LLM in float32 (resumable)")
+    parser.add_argument("--grid", choices=list(GRIDS), default="main", help="main: the grid; easy: the TSLM and "
+                        "the controls on an easy task (three kinds, synthetic backgrounds), LLM in float32; labels: "
+                        "the same on 2,000 series with answers that are the label alone, the TSLM starting from "
+                        "the encoder head's encoder (resumable)")
     parser.add_argument("--explain", action="store_true", help="after the grid: the trained TSLM explains the "
                         "alarms of STAMP's detector on synthetic data and SMD machine-1-2")
     args = parser.parse_args()

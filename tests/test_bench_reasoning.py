@@ -39,10 +39,8 @@ def report_of(tmp_path: Path, cells: dict[str, dict]) -> str:
     for name, rec in cells.items():
         (out / name).write_text(json.dumps(rec))
     doc = tmp_path / "R.md"
-    doc.write_text("a\n<!-- reasoning-grid:start -->\n<!-- reasoning-grid:end -->\nb\n"
-                   "<!-- reasoning-explain:start -->\n<!-- reasoning-explain:end -->\n"
-                   "<!-- reasoning-cost:start -->\n<!-- reasoning-cost:end -->\n"
-                   "<!-- reasoning-easy:start -->\n<!-- reasoning-easy:end -->\n")
+    doc.write_text("a\n<!-- reasoning-grid:start -->\n<!-- reasoning-grid:end -->\nb\n" + "".join(
+        f"<!-- reasoning-{b}:start -->\n<!-- reasoning-{b}:end -->\n" for b in ("explain", "cost", *br.GRIDS) if b != "main"))
     br.write_report(out, doc)
     return doc.read_text()
 
@@ -269,7 +267,7 @@ def test_the_easy_task_runs_its_own_cells_in_float32_and_reports_them_apart_from
         f"{br.EASY.stem(r, 1)}.json" for r in tslm)
     doc = tmp_path / "R.md"
     doc.write_text("".join(f"<!-- reasoning-{b}:start -->\n<!-- reasoning-{b}:end -->\n"
-                           for b in ("grid", "explain", "cost", "easy")))
+                           for b in ("grid", "explain", "cost", "easy", "labels")))
     br.write_report(tmp_path / "out", doc)
     grid, easy = doc.read_text().split("<!-- reasoning-easy:start -->")
     assert "(0 cells" in grid and f"| {tslm[0]} | 1 | 7 | 0.500" in easy
@@ -277,11 +275,28 @@ def test_the_easy_task_runs_its_own_cells_in_float32_and_reports_them_apart_from
 
 def test_flags_that_do_not_go_with_the_chosen_grid_are_refused_in_one_line():
     import argparse
-    ask = lambda **k: argparse.Namespace(**{"easy": False, "explain": False, "estimate": False, "rows": None, **k})
-    assert br.grid_of(ask()) is br.MAIN and br.grid_of(ask(easy=True, rows=["majority"])) is br.EASY
-    for bad, match in ((ask(easy=True, explain=True), "--easy runs the easy task only"),
-                       (ask(easy=True, estimate=True), "--easy runs the easy task only"),
-                       (ask(easy=True, rows=["TSLM, LoRA r=8"]), "not rows of the easy task: TSLM, LoRA r=8"),
+    ask = lambda **k: argparse.Namespace(**{"grid": "main", "explain": False, "estimate": False, "rows": None, **k})
+    assert br.grid_of(ask()) is br.MAIN and br.grid_of(ask(grid="easy", rows=["majority"])) is br.EASY
+    for bad, match in ((ask(grid="easy", explain=True), "--grid easy runs the easy task only"),
+                       (ask(grid="labels", estimate=True), "--grid labels runs the easy task, labels alone only"),
+                       (ask(grid="easy", rows=["TSLM, LoRA r=8"]), "not rows of the easy task: TSLM, LoRA r=8"),
                        (ask(rows=[next(iter(br.EASY.one_seed))]), "not rows of the grid")):
         with pytest.raises(UserError, match=match):
             br.grid_of(bad)
+
+
+def test_the_labels_task_starts_each_seed_s_tslm_from_that_seed_s_encoder_head_after_it(tmp_path, monkeypatch):
+    calls = fake_reason_py(tmp_path, monkeypatch)
+    todo = br.cells(None, [1, 2], br.LABELS)
+    assert todo[-1] == (br.STARTED_TSLM, 1) and (br.HEAD_PRE_LN, 2) in todo[:-1]
+    expe = Path("expe")
+    flags = br.flags(br.STARTED_TSLM, 2, br.LABELS.data(expe), expe, br.LABELS)
+    head_folder = expe / br.LABELS.stem(br.HEAD_PRE_LN, 2)
+    assert flags[flags.index("--rs_encoder_from") + 1] == str(head_folder / "pth" / "reason_encoder_head_seed2.pth")
+    assert "--rs_encoder_from" not in br.flags(br.HEAD_PRE_LN, 2, br.LABELS.data(expe), expe, br.LABELS)
+    assert flags[flags.index("--rs_data") + 1] == str(expe / "labels__data")
+    assert ("--rs_rationale", "False") in zip(br.LABELS.tasks, br.LABELS.tasks[1:])
+    br.run_grid(todo[-1:], br.LABELS.data(expe), expe, tmp_path / "out", grid=br.LABELS)
+    assert len(calls) == 1 and [a for f, a in zip(calls[0], calls[0][1:]) if f == "--llm_dtype"][-1] == "float32"
+    assert [p.name for p in (tmp_path / "out").glob("*.json")] == [f"{br.LABELS.stem(br.STARTED_TSLM, 1)}.json"]
+    assert br.load(tmp_path / "out") == []   # not a cell of the grid

@@ -16,7 +16,7 @@ the injection) from a background, with at most one anomaly:
 Each example records kind, channel, onset, end, direction and magnitude, and carries one
 question of each type: the kind as multiple choice and as free text, the channel, and the
 onset bucket (the first, middle or last third of the series). Every answer is one sentence of
-rationale followed by `Answer: <label>`.
+rationale followed by `Answer: <label>` (`rationale=False`: the label alone, a diagnostic).
 
 Splits: `train` and `test` draw from one parameter region; `heldout` from another that
 training never sees: larger magnitudes, longer segments, other background periods (and,
@@ -84,8 +84,13 @@ class Example:
     def without_anomaly(self) -> "Example":
         """The same window before the injection, as a 'none' example with its questions."""
         ex = Example(self.clean, "none", -1, -1, -1, 0, "", 0.0, self.background, self.split)
-        ex.questions = questions_for(ex)
+        ex.questions = questions_for(ex, self.has_rationale)
         return ex
+
+    @property
+    def has_rationale(self) -> bool:
+        """Whether its answers open with a rationale (make-data's `--rs_rationale`)."""
+        return not self.questions or not self.questions[0]["answer"].startswith("Answer:")
 
     @property
     def onset_bucket(self) -> str:
@@ -200,10 +205,11 @@ def rationale(ex: Example) -> str:
     }[ex.kind]
 
 
-def questions_for(ex: Example) -> list[dict]:
-    """One question of each type, with its label and its answer (rationale + `Answer: <label>`)."""
+def questions_for(ex: Example, with_rationale: bool = True) -> list[dict]:
+    """One question of each type, with its label and its answer (rationale + `Answer: <label>`,
+    or `Answer: <label>` alone)."""
     kinds = UNIVARIATE_KINDS if ex.series.shape[1] == 1 else KINDS
-    why = rationale(ex)
+    why = rationale(ex) + " " if with_rationale else ""
     labels = {"kind_choice": ex.kind, "kind_free": ex.kind,
               "channel": "none" if ex.channel < 0 else f"channel {ex.channel}", "onset": ex.onset_bucket}
     texts = {
@@ -213,7 +219,7 @@ def questions_for(ex: Example) -> list[dict]:
                    "or none?",
         "onset": "When does the anomaly start: early, middle, late, or none?",
     }
-    return [{"type": q, "question": texts[q], "label": labels[q], "answer": f"{why} Answer: {labels[q]}"}
+    return [{"type": q, "question": texts[q], "label": labels[q], "answer": f"{why}Answer: {labels[q]}"}
             for q in QUESTION_TYPES]
 
 
@@ -271,10 +277,11 @@ def kinds_drawn(N: int, only: str = "") -> tuple[str, ...]:
 
 
 def make_examples(n: int, split: str, seed: int, T: int = 96, N: int = 3, data_root: str = "",
-                  real_share: float = 0.5, only: str = "") -> list[Example]:
+                  real_share: float = 0.5, only: str = "", with_rationale: bool = True) -> list[Example]:
     """`n` examples of `split`, kinds balanced (correlation breaks only when N >= 2; `only`: those
     kinds, comma-separated); a share `real_share` of the backgrounds are real windows when real
-    datasets are present. The questions offer every kind whatever `only` draws."""
+    datasets are present. The questions offer every kind whatever `only` draws; `with_rationale`
+    False: the answers are the labels alone. The series do not depend on it."""
     if split not in REGIONS:
         raise UserError(f"unknown split {split!r}; known: {', '.join(REGIONS)}")
     if T < 48 or N < 1:
@@ -297,7 +304,7 @@ def make_examples(n: int, split: str, seed: int, T: int = 96, N: int = 3, data_r
         clean = x.astype(np.float32)
         record = inject(x, kind, rng, region)
         ex = Example(x.astype(np.float32), kind, background=background, split=split, clean=clean, **record)
-        ex.questions = questions_for(ex)
+        ex.questions = questions_for(ex, with_rationale)
         out.append(ex)
     order = rng.permutation(n)
     return [out[i] for i in order]

@@ -37,6 +37,36 @@ DEFAULT_EPOCHS = 2
 TASK_DEFAULTS = {"epochs": DEFAULT_EPOCHS, "llm_layers": 30, "llm_dtype": "auto"}
 
 
+def encoder_fields() -> list[str]:
+    """The config fields that define the series encoder."""
+    from lib.config import Config
+    return [f for f in Config().to_dict() if f.startswith("rs_enc_") or f == "rs_patch"]
+
+
+def start_encoder_from(model: nn.Module, cfg) -> None:
+    """`model`'s encoder takes the weights of the encoder_head checkpoint `cfg.rs_encoder_from`
+    (one line where it is missing, of another model, or of another encoder)."""
+    from lib.errors import UserError
+    from lib.train import checkpoint
+    path = Path(cfg.rs_encoder_from)
+    where = f"--rs_encoder_from {path}"
+    if not path.is_file():
+        raise UserError(f"{where}: no such file; reason.py train --rs_model encoder_head writes "
+                        "pth/reason_encoder_head_seed<N>.pth")
+    if cfg.rs_series_as_text or not hasattr(model, "encoder"):
+        raise UserError(f"{where}: --rs_model {cfg.rs_model} reads no series encoder")
+    ck = checkpoint.load(path, "encoder_head checkpoint")
+    if ck["config"].get("rs_model") != "encoder_head" or "model" not in ck:
+        raise UserError(f"{where}: not a trained encoder_head (its --rs_model: {ck['config'].get('rs_model')})")
+    differ = [f"--{f} {ck['config'].get(f)} there, {getattr(cfg, f)} here" for f in encoder_fields()
+              if ck["config"].get(f) != getattr(cfg, f)]
+    if differ:
+        raise UserError(f"{where}: another encoder: {'; '.join(differ)}")
+    model.encoder.load_state_dict({k.removeprefix("encoder."): v for k, v in ck["model"].items()
+                                   if k.startswith("encoder.")})
+    log.info("encoder: from %s (epoch %s)", path, ck.get("epoch"))
+
+
 def batch_loss(model: nn.Module, batch: list[Sample]) -> torch.Tensor:
     if hasattr(model, "heads"):   # encoder_head: cross-entropy of each question over its type's labels
         logits = model.label_logits([s.series for s in batch], [s.qtype for s in batch])

@@ -60,6 +60,16 @@ def test_rs_kinds_draws_only_the_kinds_asked_and_the_questions_still_offer_every
             make_examples(3, "train", seed=1, N=1 if "correlation" in bad else 3, only=bad)
 
 
+def test_answers_without_rationale_are_the_labels_alone_over_the_same_series():
+    told, bare = make_examples(14, "train", seed=2), make_examples(14, "train", seed=2, with_rationale=False)
+    assert all(np.array_equal(a.series, b.series) for a, b in zip(told, bare))
+    assert all(q["answer"] == f"Answer: {q['label']}" for e in bare for q in e.questions)
+    assert all(e.has_rationale for e in told) and not any(e.has_rationale for e in bare)
+    for e in bare:   # the grounding check's clean copy keeps the form
+        if e.kind != "none":
+            assert e.without_anomaly().questions[1]["answer"] == "Answer: none"
+
+
 def test_heldout_draws_parameters_training_never_sees():
     train, held = make_examples(140, "train", seed=2), make_examples(140, "heldout", seed=2)
     mags = lambda xs, k: [e.magnitude for e in xs if e.kind == k]
@@ -131,6 +141,29 @@ def test_reason_py_trains_evaluates_and_answers_on_tiny_models(tiny_reasoner, tm
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     state = cli("reason.py", "ask", "--checkpoint", ck.replace(".pth", "_last.pth"), "--series", str(tmp_path / "s.csv"))
     assert state.returncode == 2 and "not a trained reasoner" in state.stderr and "Traceback" not in state.stderr
+
+
+def test_the_tslm_starts_from_an_encoder_head_s_encoder_of_the_same_shape_else_one_line(tiny_reasoner, tmp_path):
+    import torch
+    data, _, tslm_ck = tiny_reasoner
+    expe = str(tmp_path / "e")
+    assert cli("reason.py", "train", "--rs_data", data, "--expe_dir", expe, "--epochs", "1", "--rs_model",
+               "encoder_head", *ENCODER).returncode == 0
+    head_ck = str(Path(expe) / "pth" / "reason_encoder_head_seed666.pth")
+    tslm = ["reason.py", "train", "--rs_data", data, "--expe_dir", expe, "--llm_model", "tiny", "--llm_layers", "1",
+            "--rs_max_new_tokens", "2", "--rs_eval_series", "1", *ENCODER]
+    started = cli(*tslm, "--epochs", "0", "--rs_encoder_from", head_ck)
+    assert started.returncode == 0, started.stderr[-1500:]
+    encoder = lambda path: {k: v for k, v in torch.load(path, weights_only=True)["model"].items()
+                            if k.startswith("encoder.")}
+    theirs, ours = encoder(head_ck), encoder(Path(expe) / "pth" / "reason_tslm_L1_tiny_seed666.pth")
+    assert theirs.keys() == ours.keys() and all(torch.equal(theirs[k], ours[k]) for k in theirs)
+    for flags, match in ((["--rs_encoder_from", head_ck, "--rs_enc_norm_first", "True"], "--rs_enc_norm_first False there"),
+                         (["--rs_encoder_from", tslm_ck], "not a trained encoder_head"),
+                         (["--rs_encoder_from", str(tmp_path / "none.pth")], "no such file")):
+        refused = cli(*tslm, "--epochs", "1", *flags)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr[-800:]
+        assert match in refused.stderr
 
 
 def test_rs_eval_series_scores_the_first_series_of_each_split(tiny_reasoner):
