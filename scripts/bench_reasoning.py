@@ -120,10 +120,11 @@ LABEL_ROWS = {
 
 @dataclass(frozen=True)
 class Grid:
-    """Rows run over one task set: the grid's, or the easy task's. `one_seed`: rows run on the first
+    """Rows run over one task set: the grid's, or an easy task's. `one_seed`: rows run on the first
     seed only, after the others; `last`: on the first seed, after those."""
     rows: dict[str, list[str]]
     prefix: str                       # of its cells' files and folders, and of its task folder
+    title: str                        # in messages
     tasks: tuple[str, ...] = ()       # reason.py make-data flags beyond --seed 1
     one_seed: tuple[str, ...] = ()
     last: tuple[str, ...] = ()
@@ -142,11 +143,11 @@ class Grid:
         return expe / f"{self.prefix}data"
 
 
-MAIN = Grid(ROWS, "", (), LLM_CONTROLS, LAST)
-EASY = Grid(EASY_ROWS, "easy__", EASY_TASKS, tuple(r for r in EASY_ROWS if EASY_ROWS[r][1] == "tslm"))
-LABELS = Grid(LABEL_ROWS, "labels__", LABEL_TASKS, (STARTED_TSLM,), encoder_from={STARTED_TSLM: HEAD_PRE_LN})
-GRIDS = {"main": MAIN, "easy": EASY, "labels": LABELS}
-TASK_NAMES = {"main": "the grid", "easy": "the easy task", "labels": "the easy task, labels alone"}
+MAIN = Grid(ROWS, "", "the grid", (), LLM_CONTROLS, LAST)
+EASY = Grid(EASY_ROWS, "easy__", "the easy task", EASY_TASKS, tuple(r for r in EASY_ROWS if EASY_ROWS[r][1] == "tslm"))
+LABELS = Grid(LABEL_ROWS, "labels__", "the easy task, labels alone", LABEL_TASKS, (STARTED_TSLM,),
+              encoder_from={STARTED_TSLM: HEAD_PRE_LN})
+GRIDS = {"main": MAIN, "easy": EASY, "labels": LABELS}   # bench_reasoning.py --grid NAME
 
 
 def cells(rows: list[str] | None, seeds: list[int] | None, grid: Grid = MAIN) -> list[tuple[str, int]]:
@@ -537,10 +538,10 @@ def grid_of(args: argparse.Namespace) -> Grid:
     """The grid the flags ask for; one line for flags that do not go with it."""
     grid = GRIDS[args.grid]
     if grid is not MAIN and (args.explain or args.estimate):
-        raise UserError(f"--grid {args.grid} runs {TASK_NAMES[args.grid]} only; run --explain and --estimate without it")
+        raise UserError(f"--grid {args.grid} runs {grid.title} only; run --explain and --estimate without it")
     other = [row for row in args.rows or [] if row not in grid.rows]
     if other:
-        raise UserError(f"--rows: not rows of {TASK_NAMES[args.grid]}: {'; '.join(other)}")
+        raise UserError(f"--rows: not rows of {grid.title}: {'; '.join(other)}")
     return grid
 
 
