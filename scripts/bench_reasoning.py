@@ -112,8 +112,12 @@ LABEL_TASKS = ("--rs_kinds", "none,spike,level shift", "--rs_real_share", "0", "
                "--rs_n_eval", "100", "--rs_rationale", "False")
 HEAD_PRE_LN = "encoder + linear head, pre-LN encoder"
 STARTED_TSLM = "TSLM, pre-LN encoder started from the encoder head's, LLM in float32, 1 epoch"
+STARTED_RANDOM = "TSLM, random-init LLM, encoder started from the encoder head's, LLM in float32, 1 epoch"
 LABEL_ROWS = {
     STARTED_TSLM: ["--rs_model", "tslm", "--rs_enc_norm_first", "True", *FLOAT32, "--epochs", "1"],
+    # the control: does the pretrained LLM turn the encoder's knowledge into words, or would any LLM of its shape?
+    STARTED_RANDOM: ["--rs_model", "tslm", "--rs_enc_norm_first", "True", *FLOAT32, "--epochs", "1",
+                     "--llm_pretrained", "False"],
     **{row: ROWS[row] for row in (HEAD_PRE_LN, "random forest on window statistics", "majority")},
 }
 
@@ -145,8 +149,8 @@ class Grid:
 
 MAIN = Grid(ROWS, "", "the grid", (), LLM_CONTROLS, LAST)
 EASY = Grid(EASY_ROWS, "easy__", "the easy task", EASY_TASKS, tuple(r for r in EASY_ROWS if EASY_ROWS[r][1] == "tslm"))
-LABELS = Grid(LABEL_ROWS, "labels__", "the easy task, labels alone", LABEL_TASKS, (STARTED_TSLM,),
-              encoder_from={STARTED_TSLM: HEAD_PRE_LN})
+LABELS = Grid(LABEL_ROWS, "labels__", "the easy task, labels alone", LABEL_TASKS, (STARTED_TSLM, STARTED_RANDOM),
+              encoder_from={STARTED_TSLM: HEAD_PRE_LN, STARTED_RANDOM: HEAD_PRE_LN})
 GRIDS = {"main": MAIN, "easy": EASY, "labels": LABELS}   # bench_reasoning.py --grid NAME
 
 
