@@ -31,7 +31,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -113,13 +113,12 @@ LABEL_TASKS = ("--rs_kinds", "none,spike,level shift", "--rs_real_share", "0", "
 HEAD_PRE_LN = "encoder + linear head, pre-LN encoder"
 STARTED_TSLM = "TSLM, pre-LN encoder started from the encoder head's, LLM in float32, 1 epoch"
 STARTED_RANDOM = "TSLM, random-init LLM, encoder started from the encoder head's, LLM in float32, 1 epoch"
-LABEL_ROWS = {
+STARTED = {   # the rows that start from the encoder head's encoder
     STARTED_TSLM: ["--rs_model", "tslm", "--rs_enc_norm_first", "True", *FLOAT32, "--epochs", "1"],
-    # the control: does the pretrained LLM turn the encoder's knowledge into words, or would any LLM of its shape?
-    STARTED_RANDOM: ["--rs_model", "tslm", "--rs_enc_norm_first", "True", *FLOAT32, "--epochs", "1",
-                     "--llm_pretrained", "False"],
-    **{row: ROWS[row] for row in (HEAD_PRE_LN, "random forest on window statistics", "majority")},
 }
+# the control: does the pretrained LLM turn the encoder's knowledge into words, or would any LLM of its shape?
+STARTED[STARTED_RANDOM] = [*STARTED[STARTED_TSLM], "--llm_pretrained", "False"]
+LABEL_ROWS = {**STARTED, **{row: ROWS[row] for row in (HEAD_PRE_LN, "random forest on window statistics", "majority")}}
 
 
 @dataclass(frozen=True)
@@ -132,14 +131,15 @@ class Grid:
     tasks: tuple[str, ...] = ()       # reason.py make-data flags beyond --seed 1
     one_seed: tuple[str, ...] = ()
     last: tuple[str, ...] = ()
-    encoder_from: dict[str, str] | None = None   # row -> the encoder_head row whose encoder (same seed) it starts from
+    # row -> the encoder_head row whose encoder (of the same seed) it starts from
+    encoder_from: dict[str, str] = field(default_factory=dict)
 
     def stem(self, row: str, seed: int) -> str:
         return self.prefix + stem(row, seed)
 
     def start_flags(self, row: str, seed: int, expe: Path) -> list[str]:
         """`--rs_encoder_from` the checkpoint of the seed's cell of the row `row` starts from, if any."""
-        source = (self.encoder_from or {}).get(row)
+        source = self.encoder_from.get(row)
         return ["--rs_encoder_from", str(expe / self.stem(source, seed) / "pth" / f"reason_encoder_head_seed{seed}.pth")
                 ] if source else []
 
@@ -149,8 +149,8 @@ class Grid:
 
 MAIN = Grid(ROWS, "", "the grid", (), LLM_CONTROLS, LAST)
 EASY = Grid(EASY_ROWS, "easy__", "the easy task", EASY_TASKS, tuple(r for r in EASY_ROWS if EASY_ROWS[r][1] == "tslm"))
-LABELS = Grid(LABEL_ROWS, "labels__", "the easy task, labels alone", LABEL_TASKS, (STARTED_TSLM, STARTED_RANDOM),
-              encoder_from={STARTED_TSLM: HEAD_PRE_LN, STARTED_RANDOM: HEAD_PRE_LN})
+LABELS = Grid(LABEL_ROWS, "labels__", "the easy task, labels alone", LABEL_TASKS, tuple(STARTED),
+              encoder_from=dict.fromkeys(STARTED, HEAD_PRE_LN))
 GRIDS = {"main": MAIN, "easy": EASY, "labels": LABELS}   # bench_reasoning.py --grid NAME
 
 
