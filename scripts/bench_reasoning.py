@@ -149,18 +149,20 @@ class Grid:
 
 MAIN = Grid(ROWS, "", "the grid", (), LLM_CONTROLS, LAST)
 EASY = Grid(EASY_ROWS, "easy__", "the easy task", EASY_TASKS, tuple(r for r in EASY_ROWS if EASY_ROWS[r][1] == "tslm"))
-LABELS = Grid(LABEL_ROWS, "labels__", "the easy task, labels alone", LABEL_TASKS, tuple(STARTED),
+LABELS = Grid(LABEL_ROWS, "labels__", "the easy task, labels alone", LABEL_TASKS, (STARTED_RANDOM,),
               encoder_from=dict.fromkeys(STARTED, HEAD_PRE_LN))
 GRIDS = {"main": MAIN, "easy": EASY, "labels": LABELS}   # bench_reasoning.py --grid NAME
 
 
 def cells(rows: list[str] | None, seeds: list[int] | None, grid: Grid = MAIN) -> list[tuple[str, int]]:
     """(row, seed) of `grid`: first the model and the cheap controls over every seed (seeds outermost),
-    then its `one_seed` rows (the grid's LLM-based controls) on the first seed, then its `last` (the
-    float32 row, twice the model's time). A grid stopped early has the main comparison, with seed noise."""
+    then the rows that start from another row's checkpoint over every seed, then its `one_seed` rows (the
+    grid's LLM-based controls) on the first seed, then its `last` (the float32 row, twice the model's
+    time). A grid stopped early has the main comparison, with seed noise."""
     asked = [(row, s) for s in (seeds or SEEDS) for row in grid.rows if (not rows or row in rows)
              and (s == SEEDS[0] or row not in (*grid.one_seed, *grid.last))]
-    return sorted(asked, key=lambda c: 2 if c[0] in grid.last else 1 if c[0] in grid.one_seed else 0)
+    return sorted(asked, key=lambda c: (3 if c[0] in grid.last else 2 if c[0] in grid.one_seed
+                                        else 1 if c[0] in grid.encoder_from else 0))
 
 
 def safe_name(text: str) -> str:

@@ -288,7 +288,8 @@ def test_flags_that_do_not_go_with_the_chosen_grid_are_refused_in_one_line():
 def test_the_labels_task_starts_each_seed_s_tslm_from_that_seed_s_encoder_head_after_it(tmp_path, monkeypatch):
     calls = fake_reason_py(tmp_path, monkeypatch)
     todo = br.cells(None, [1, 2], br.LABELS)
-    assert todo[-2:] == [(br.STARTED_TSLM, 1), (br.STARTED_RANDOM, 1)] and (br.HEAD_PRE_LN, 2) in todo[:-2]
+    assert todo[-3:] == [(br.STARTED_TSLM, 1), (br.STARTED_TSLM, 2), (br.STARTED_RANDOM, 1)]
+    assert (br.HEAD_PRE_LN, 2) in todo[:-3] and br.cells(None, [2], br.LABELS)[-1] == (br.STARTED_TSLM, 2)
     expe = Path("expe")
     random_init = br.flags(br.STARTED_RANDOM, 1, br.LABELS.data(expe), expe, br.LABELS)
     assert "--rs_encoder_from" in random_init and random_init[random_init.index("--llm_pretrained") + 1] == "False"
@@ -298,7 +299,7 @@ def test_the_labels_task_starts_each_seed_s_tslm_from_that_seed_s_encoder_head_a
     assert "--rs_encoder_from" not in br.flags(br.HEAD_PRE_LN, 2, br.LABELS.data(expe), expe, br.LABELS)
     assert flags[flags.index("--rs_data") + 1] == str(expe / "labels__data")
     assert ("--rs_rationale", "False") in zip(br.LABELS.tasks, br.LABELS.tasks[1:])
-    br.run_grid(todo[-2:-1], br.LABELS.data(expe), expe, tmp_path / "out", grid=br.LABELS)
+    br.run_grid(todo[-3:-2], br.LABELS.data(expe), expe, tmp_path / "out", grid=br.LABELS)
     assert len(calls) == 1 and [a for f, a in zip(calls[0], calls[0][1:]) if f == "--llm_dtype"][-1] == "float32"
     assert [p.name for p in (tmp_path / "out").glob("*.json")] == [f"{br.LABELS.stem(br.STARTED_TSLM, 1)}.json"]
     assert br.load(tmp_path / "out") == []   # not a cell of the grid
