@@ -214,7 +214,7 @@ def make_data(data: Path, data_root: str, log: Path, extra: Sequence[str] = ()) 
                   "--data_root", data_root, *extra], log)
 
 
-def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path, grid: Grid = MAIN) -> dict:
+def train_cell(row: str, seed: int, data: Path, expe: Path, grid: Grid = MAIN) -> dict:
     """Run (or resume, from its last finished epoch) one cell's `reason.py train`; its record."""
     cell_flags = flags(row, seed, data, expe, grid)
     folder = ROOT / expe / grid.stem(row, seed)
@@ -222,10 +222,14 @@ def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path, grid: Grid 
                              folder / "bench.log")
     (result,) = (folder / "results" / "reasoning").glob("*.json")
     res = json.loads(result.read_text())
-    record = {"row": row, "seed": seed, "flags": cell_flags, "wall_seconds": resumed_wall(wall, res["training"]),
-              "peak_gb": peak_gb,
-              "git_commit": res["git_commit"], "machine": machine(),
-              "training": res["training"], "scores": res["scores"]}
+    return {"row": row, "seed": seed, "flags": cell_flags, "wall_seconds": resumed_wall(wall, res["training"]),
+            "peak_gb": peak_gb, "git_commit": res["git_commit"], "machine": machine(),
+            "training": res["training"], "scores": res["scores"]}
+
+
+def run_cell(row: str, seed: int, data: Path, expe: Path, out: Path, grid: Grid = MAIN) -> dict:
+    """Run one cell (`train_cell`) and write its record into `out`."""
+    record = train_cell(row, seed, data, expe, grid)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{grid.stem(row, seed)}.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
@@ -522,6 +526,29 @@ def probe_all(data_root: str, expe: Path, out: Path) -> None:
               flush=True)
 
 
+def untimed(scores: dict) -> str:
+    """A cell's scores without the seconds they took, as text (NaN equals NaN there)."""
+    return json.dumps({split: {k: v for k, v in part.items() if not k.endswith("seconds")}
+                       for split, part in scores.items()}, sort_keys=True)
+
+
+def restore_start(row: str, seed: int, data: Path, expe: Path, out: Path, grid: Grid = MAIN) -> None:
+    """Retrain the recorded cell that (`row`, `seed`) starts from where its checkpoint is not on this
+    machine (checkpoints are not in git). Its record stays as it is; scores that differ from it stop
+    the grid in one line, since the cell would start from another encoder than the recorded one."""
+    source = grid.encoder_from.get(row)
+    if source is None or (ROOT / grid.start_flags(row, seed, expe)[1]).is_file():
+        return
+    recorded = recorded_with(out / f"{grid.stem(source, seed)}.json", flags(source, seed, data, expe, grid))
+    if recorded is None:   # not run yet: the grid runs it first, or reason.py says the file is missing
+        return
+    print(f"    {source}, seed {seed}: its checkpoint is not on this machine; retraining it", flush=True)
+    if untimed(train_cell(source, seed, data, expe, grid)["scores"]) != untimed(recorded["scores"]):
+        raise UserError(f"{source}, seed {seed}: retrained, its scores differ from its record in "
+                        f"{out / (grid.stem(source, seed) + '.json')}; rerun that cell (move its record aside) first")
+    print("    its scores equal its record's", flush=True)
+
+
 def run_grid(todo: list[tuple[str, int]], data: Path, expe: Path, out: Path, max_hours: float = 0,
              grid: Grid = MAIN) -> None:
     """Run the (row, seed) cells not yet in `out` with their flags, one process each, in order; start none
@@ -534,6 +561,7 @@ def run_grid(todo: list[tuple[str, int]], data: Path, expe: Path, out: Path, max
         if out_of_hours(t0, max_hours, len(pending) - i):
             break
         print(f"[{n_done + i + 1}/{len(todo)}] {row}, seed {seed}", flush=True)
+        restore_start(row, seed, data, expe, out, grid)
         rec = run_cell(row, seed, data, expe, out, grid)
         print(f"    kind accuracy {rec['scores']['test']['kind_choice']['accuracy']:.3f} (test), "
               f"{rec['scores']['heldout']['kind_choice']['accuracy']:.3f} (held out); {rec['wall_seconds']:.0f} s",

@@ -303,3 +303,32 @@ def test_the_labels_task_starts_each_seed_s_tslm_from_that_seed_s_encoder_head_a
     assert len(calls) == 1 and [a for f, a in zip(calls[0], calls[0][1:]) if f == "--llm_dtype"][-1] == "float32"
     assert [p.name for p in (tmp_path / "out").glob("*.json")] == [f"{br.LABELS.stem(br.STARTED_TSLM, 1)}.json"]
     assert br.load(tmp_path / "out") == []   # not a cell of the grid
+
+
+def test_a_started_cell_retrains_its_recorded_encoder_head_where_the_checkpoint_is_not_on_the_machine(
+        tmp_path, monkeypatch, capsys):
+    calls = fake_reason_py(tmp_path, monkeypatch)
+    expe, out, data = Path("expe"), tmp_path / "out", br.LABELS.data(Path("expe"))
+    head = out / f"{br.LABELS.stem(br.HEAD_PRE_LN, 1)}.json"
+    out.mkdir()
+    expe_dir = lambda c: c[c.index("--expe_dir") + 1]
+
+    def record_head(acc: float) -> str:
+        scores = {"test": {**split_scores(acc), "seconds": 99.0, "grounding_seconds": 9.0},
+                  "heldout": {**split_scores(0.4), "seconds": 99.0}}
+        head.write_text(json.dumps({"flags": br.flags(br.HEAD_PRE_LN, 1, data, expe, br.LABELS), "scores": scores}))
+        return head.read_text()
+
+    recorded = record_head(0.3)   # the retrained head scores 0.5: another encoder
+    with pytest.raises(UserError, match="its scores differ from its record"):
+        br.run_grid([(br.STARTED_TSLM, 1)], data, expe, out, grid=br.LABELS)
+    assert [expe_dir(c) for c in calls] == [str(expe / br.LABELS.stem(br.HEAD_PRE_LN, 1))]
+    recorded = record_head(0.5)   # the same scores, other seconds: the TSLM starts from it, and the record stays
+    br.run_grid([(br.STARTED_TSLM, 1)], data, expe, out, grid=br.LABELS)
+    assert [expe_dir(c) for c in calls[1:]] == [str(expe / br.LABELS.stem(h, 1)) for h in (br.HEAD_PRE_LN, br.STARTED_TSLM)]
+    assert head.read_text() == recorded and "its scores equal its record's" in capsys.readouterr().out
+    checkpoint = tmp_path / br.LABELS.start_flags(br.STARTED_TSLM, 2, expe)[1]
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"")
+    br.run_grid([(br.STARTED_TSLM, 2)], data, expe, out, grid=br.LABELS)   # on the machine: nothing retrained
+    assert [expe_dir(c) for c in calls[3:]] == [str(expe / br.LABELS.stem(br.STARTED_TSLM, 2))]
