@@ -319,7 +319,7 @@ def test_a_started_cell_retrains_its_recorded_encoder_head_where_the_checkpoint_
         head.write_text(json.dumps({"flags": br.flags(br.HEAD_PRE_LN, 1, data, expe, br.LABELS), "scores": scores}))
         return head.read_text()
 
-    recorded = record_head(0.3)   # the retrained head scores 0.5: another encoder
+    record_head(0.3)   # the retrained head scores 0.5: another encoder
     with pytest.raises(UserError, match="its scores differ from its record"):
         br.run_grid([(br.STARTED_TSLM, 1)], data, expe, out, grid=br.LABELS)
     assert [expe_dir(c) for c in calls] == [str(expe / br.LABELS.stem(br.HEAD_PRE_LN, 1))]
