@@ -137,11 +137,14 @@ class Grid:
     def stem(self, row: str, seed: int) -> str:
         return self.prefix + stem(row, seed)
 
-    def start_flags(self, row: str, seed: int, expe: Path) -> list[str]:
-        """`--rs_encoder_from` the checkpoint of the seed's cell of the row `row` starts from, if any."""
+    def start_path(self, row: str, seed: int, expe: Path) -> Path | None:
+        """The checkpoint of the seed's cell of the row `row` starts from, if any."""
         source = self.encoder_from.get(row)
-        return ["--rs_encoder_from", str(expe / self.stem(source, seed) / "pth" / f"reason_encoder_head_seed{seed}.pth")
-                ] if source else []
+        return expe / self.stem(source, seed) / "pth" / f"reason_encoder_head_seed{seed}.pth" if source else None
+
+    def start_flags(self, row: str, seed: int, expe: Path) -> list[str]:
+        start = self.start_path(row, seed, expe)
+        return ["--rs_encoder_from", str(start)] if start else []
 
     def data(self, expe: Path) -> Path:
         return expe / f"{self.prefix}data"
@@ -536,9 +539,10 @@ def restore_start(row: str, seed: int, data: Path, expe: Path, out: Path, grid: 
     """Retrain the recorded cell that (`row`, `seed`) starts from where its checkpoint is not on this
     machine (checkpoints are not in git). Its record stays as it is; scores that differ from it stop
     the grid in one line, since the cell would start from another encoder than the recorded one."""
-    source = grid.encoder_from.get(row)
-    if source is None or (ROOT / grid.start_flags(row, seed, expe)[1]).is_file():
+    start = grid.start_path(row, seed, expe)
+    if start is None or (ROOT / start).is_file():
         return
+    source = grid.encoder_from[row]
     recorded = recorded_with(out / f"{grid.stem(source, seed)}.json", flags(source, seed, data, expe, grid))
     if recorded is None:   # not run yet: the grid runs it first, or reason.py says the file is missing
         return

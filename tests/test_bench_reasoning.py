@@ -327,7 +327,7 @@ def test_a_started_cell_retrains_its_recorded_encoder_head_where_the_checkpoint_
     br.run_grid([(br.STARTED_TSLM, 1)], data, expe, out, grid=br.LABELS)
     assert [expe_dir(c) for c in calls[1:]] == [str(expe / br.LABELS.stem(h, 1)) for h in (br.HEAD_PRE_LN, br.STARTED_TSLM)]
     assert head.read_text() == recorded and "its scores equal its record's" in capsys.readouterr().out
-    checkpoint = tmp_path / br.LABELS.start_flags(br.STARTED_TSLM, 2, expe)[1]
+    checkpoint = tmp_path / br.LABELS.start_path(br.STARTED_TSLM, 2, expe)
     checkpoint.parent.mkdir(parents=True)
     checkpoint.write_bytes(b"")
     br.run_grid([(br.STARTED_TSLM, 2)], data, expe, out, grid=br.LABELS)   # on the machine: nothing retrained
