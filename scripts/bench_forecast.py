@@ -38,7 +38,8 @@ from lib.errors import cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
 from lib.train.epochs import FitResult  # noqa: E402
 from scripts.benchmark import (drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
-                               out_of_hours, present, recorded_with, resumed_wall, rewrite_block, versus, where)
+                               out_of_hours, present, recorded_with, report_doc, resumed_wall, rewrite_block,
+                               versus, where)
 
 DATASETS = ("ETTh1", "ETTh2")
 HORIZONS = (96, 192, 336, 720)
@@ -473,8 +474,9 @@ def main() -> None:
                         choices=["cheap", "fewshot", "ablations", "full_llm"])
     parser.add_argument("--rows", nargs="*", help="only these rows")
     parser.add_argument("--seeds", nargs="*", type=int, help="only these seeds")
-    parser.add_argument("--out", type=Path, default=ROOT / "expe" / "results" / "bench_forecast")
-    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "FORECASTING.md")
+    parser.add_argument("--out", type=Path, default=None, help="cell JSONs (default expe/results/bench_forecast)")
+    parser.add_argument("--doc", type=Path, default=None, help="markdown (default docs/FORECASTING.md; "
+                        "beside the cells when --out is given)")
     parser.add_argument("--expe_dir", type=Path, default=Path("expe") / "bench_forecast")
     parser.add_argument("--max_hours", type=float, default=0, help="start no cell after this many hours (0 = no limit)")
     parser.add_argument("--estimate", action="store_true", help="print the grid's projected cost from one timed "
@@ -483,6 +485,8 @@ def main() -> None:
     parser.add_argument("--probes", nargs="*", choices=[r for r, _ in PROBES], help="with --estimate: time only these (none: print the saved ones)")
     parser.add_argument("--report_only", action="store_true", help="rewrite the tables from the cells run so far")
     args = parser.parse_args()
+    side, args.out = args.out is not None, args.out or ROOT / "expe" / "results" / "bench_forecast"
+    args.doc = report_doc(args.doc, args.out, ROOT / "docs" / "FORECASTING.md", side, blocks=True)
     if args.estimate:
         estimate(args)
         return

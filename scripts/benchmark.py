@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -692,6 +693,21 @@ def where(path: Path) -> Path:
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
+def report_doc(doc: Path | None, out: Path, default: Path, side: bool, blocks: bool = False) -> Path:
+    """The markdown a grid writes: `doc` when given; `default` (in docs/) for the grid's own run; for a side
+    run (`side`: another --out, or --quick) the file of the default's name beside its cells, so that a side run
+    never rewrites docs/. A grid that rewrites marked `blocks` starts its side file as a copy of the default."""
+    if doc is not None:
+        return doc
+    if not side:
+        return default
+    path = out / default.name
+    if blocks and not path.is_file() and default.is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(default, path)
+    return path
+
+
 def rewrite_block(doc: Path, name: str, body: str) -> None:
     """Replace what lies between `<!-- name:start -->` and `<!-- name:end -->` in `doc` by `body`."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
@@ -732,9 +748,8 @@ def main() -> None:
     args = parser.parse_args()
     proto = QUICK if args.quick else FULL
     out = args.out or ROOT / "expe" / "results" / ("bench_quick" if args.quick else "bench")
-    # A run into another --out is a side run: its markdown goes beside its cells, not into docs/.
     name = "RESULTS.md" if args.grid == "main" else "ABLATIONS.md"
-    doc = args.doc or (out / name if args.quick or args.out else ROOT / "docs" / name)
+    doc = report_doc(args.doc, out, ROOT / "docs" / name, side=bool(args.quick or args.out))
     # Relative to ROOT (the runs' cwd), so that the committed cell JSONs name no folder of this machine.
     expe_root = args.expe_dir or Path("expe") / ("bench_quick" if args.quick else "bench")
     if args.compare:

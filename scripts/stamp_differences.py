@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import UserError, cli_main  # noqa: E402
-from scripts.benchmark import FULL, QUICK, measured, metrics_of, picked, recorded_with  # noqa: E402
+from scripts.benchmark import FULL, QUICK, measured, metrics_of, picked, recorded_with, report_doc  # noqa: E402
 
 # name -> test.py flags. The first row is STAMP's protocol (the defaults); each other changes one thing.
 VARIANTS = {
@@ -104,7 +104,7 @@ def main() -> None:
     proto = QUICK if args.quick else FULL
     data = ["--data", "synthetic"] if args.quick else ["--data", "SMD", "--entity", "machine-1-2"]
     out = args.out or ROOT / "expe" / "results" / ("stamp_differences_quick" if args.quick else "stamp_differences")
-    doc = args.doc or (out / "SCORING.md" if args.quick or args.out else ROOT / "docs" / "SCORING.md")
+    doc = report_doc(args.doc, out, ROOT / "docs" / "SCORING.md", side=bool(args.quick or args.out), blocks=True)
     if args.quick and not doc.is_file():
         doc.parent.mkdir(parents=True, exist_ok=True)
         doc.write_text(f"{START}\n{END}\n")

@@ -273,11 +273,15 @@ def test_a_written_table_reads_back_and_compares_with_the_cells_run_since():
         compare_tables(read, {("SKAB", "base"): now[("SMD", "base")]})
 
 
-def test_a_side_run_into_another_out_leaves_docs_and_readme_alone(tmp_path):
-    kept = {path: path.read_text() for path in (REPO / "README.md", REPO / "docs" / "RESULTS.md")}
-    done = cli("scripts/benchmark.py", "--report_only", "--out", str(tmp_path / "out"))
+@pytest.mark.parametrize("script, doc, title", [("benchmark", "RESULTS.md", "# Results"),
+                                                ("bench_imputation", "IMPUTATION.md", "# Imputation"),
+                                                ("bench_forecast", "FORECASTING.md", "# Forecasting"),
+                                                ("bench_reasoning", "REASONING.md", "# Reasoning")])
+def test_a_side_run_into_another_out_leaves_docs_and_readme_alone(tmp_path, script, doc, title):
+    kept = {path: path.read_text() for path in (REPO / "README.md", *(REPO / "docs").glob("*.md"))}
+    done = cli(f"scripts/{script}.py", "--report_only", "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "out" / "RESULTS.md").read_text().startswith("# Results")
+    assert (tmp_path / "out" / doc).read_text().startswith(title)
     assert {path: path.read_text() for path in kept} == kept
 
 
