@@ -53,8 +53,6 @@ from scripts.benchmark import (FULL, drop_emulated_bf16, emulates_bf16, fmt, mac
 EVAL_150 = ["--rs_eval_series", "150"]
 ROWS = {   # row -> reason.py train flags; reason.py's defaults: all 30 layers of SmolLM2 in bfloat16, 2 epochs
     "TSLM: encoder + SmolLM2 (frozen)": ["--rs_model", "tslm", *EVAL_150],
-    # bfloat16 against float32 over the same series, to see whether it changes the answers
-    "TSLM, LLM in float32": ["--rs_model", "tslm", "--llm_dtype", "float32", *EVAL_150],
     "TSLM, random-init LLM": ["--rs_model", "tslm", "--llm_pretrained", "False", *EVAL_150],
     # the project's speed setting elsewhere: the first 6 layers (frozen, they cannot learn to write)
     "TSLM, first 6 LLM layers": ["--rs_model", "tslm", "--llm_layers", "6", "--llm_dtype", "float32"],
@@ -83,11 +81,20 @@ ROWS = {   # row -> reason.py train flags; reason.py's defaults: all 30 layers o
     "random forest on window statistics": ["--rs_model", "stats_forest"],
     "majority": ["--rs_model", "majority"],
 }
+FLOAT32 = ["--llm_dtype", "float32"]
+# bfloat16 against float32 over the same series, to see whether it changes the answers
+FLOAT32_TSLM = "TSLM, LLM in float32"
+ROWS[FLOAT32_TSLM] = ["--rs_model", "tslm", "--llm_dtype", "float32", *EVAL_150]
+# The issue's LLM controls again with the LLM in float32, read against the float32 TSLM: like for like
+# on any CPU, where the bfloat16 rows need one that computes it natively.
+FLOAT32_TWINS = {f"{row}, LLM in float32": row for row in (
+    "TSLM, random-init LLM", "SmolLM2, first 6 layers, reads the numbers, LoRA r=8")}
+ROWS.update({twin: [*ROWS[row], *FLOAT32] for twin, row in FLOAT32_TWINS.items()})
 LLM_CONTROLS = ("TSLM, random-init LLM", "TSLM, first 6 LLM layers", "TSLM, LoRA r=8", "TSLM, pre-LN encoder",
                 "TSLM, pre-LN encoder, 4 epochs",
                 "SmolLM2 reads the numbers, zero-shot (50 series a split)",
                 "SmolLM2, first 6 layers, reads the numbers, LoRA r=8")
-LAST = ("TSLM, LLM in float32",)
+LAST = (FLOAT32_TSLM, *FLOAT32_TWINS)
 SEEDS = (1, 2, 3)
 # reason.py's defaults, written out in the flags of every cell (the LLM's only where a row runs one;
 # a row's own flags come after them). The LLM runs in bfloat16 on every machine, not `auto`, so
@@ -100,7 +107,6 @@ LLM_COMMON = ["--llm_layers", str(TASK_DEFAULTS["llm_layers"]), "--llm_dtype", "
 # so that these cells run, as one computation, on any CPU.
 EASY_TASKS = ("--rs_kinds", "none,spike,level shift", "--rs_real_share", "0", "--rs_n_train", "500",
               "--rs_n_eval", "100")
-FLOAT32 = ["--llm_dtype", "float32"]
 EASY_ROWS = {
     "TSLM: encoder + SmolLM2 (frozen), LLM in float32": ["--rs_model", "tslm", *FLOAT32],
     **{row: ROWS[row] for row in ("encoder + linear head (no LLM)", "encoder + linear head, pre-LN encoder",
@@ -161,8 +167,8 @@ GRIDS = {"main": MAIN, "easy": EASY, "labels": LABELS}   # bench_reasoning.py --
 def cells(rows: list[str] | None, seeds: list[int] | None, grid: Grid = MAIN) -> list[tuple[str, int]]:
     """(row, seed) of `grid`: first the model and the cheap controls over every seed (seeds outermost),
     then the rows that start from another row's checkpoint over every seed, then its `one_seed` rows (the
-    grid's LLM-based controls) on the first seed, then its `last` (the float32 row, twice the model's
-    time). A grid stopped early has the main comparison, with seed noise."""
+    grid's LLM-based controls) on the first seed, then its `last` (the float32 TSLM, twice the model's
+    time on a CPU with native bfloat16, then the float32 twins of the LLM controls). A grid stopped early has the main comparison, with seed noise."""
     asked = [(row, s) for s in (seeds or SEEDS) for row in grid.rows if (not rows or row in rows)
              and (s == SEEDS[0] or row not in (*grid.one_seed, *grid.last))]
     return sorted(asked, key=lambda c: (3 if c[0] in grid.last else 2 if c[0] in grid.one_seed
@@ -245,7 +251,7 @@ PROBE_TASKS = ["--rs_n_train", "20", "--rs_n_eval", "8"]   # 18 training series 
 FULL_SIZE = {   # beside the rows: the TSLM at full size as on a GPU, every layer of SmolLM2 in float32, LoRA r=8
     "TSLM, all 30 layers, LoRA r=8, LLM in float32": ["--llm_lora_r", "8", "--llm_dtype", "float32"],
 }
-COST_ROWS = (EXPLAINER, "TSLM, LLM in float32", "TSLM, first 6 LLM layers", "TSLM, LoRA r=8", *FULL_SIZE)
+COST_ROWS = (EXPLAINER, FLOAT32_TSLM, "TSLM, first 6 LLM layers", "TSLM, LoRA r=8", *FULL_SIZE)
 
 
 def questions(n_series: int, n_eval: int) -> dict[str, int]:
@@ -462,18 +468,26 @@ SPLITS = {"test": "In distribution", "heldout": "Held out"}
 
 
 def comparisons(records: list[dict]) -> list[str]:
-    """The reading's figures, computed: per split, the TSLM's kind accuracy (free text) against every
-    other row's, in points, beside seed noise, with both rows' mean wall seconds."""
+    """The reading's figures, computed: per split, the kind accuracy (free text) of the TSLM, or of the
+    float32 TSLM for a float32 twin, against every other row's, in points, beside seed noise, with both
+    rows' mean wall seconds (and their machines where these differ)."""
     by_row = {row: [r for r in records if r["row"] == row] for row in ROWS}
-    model = by_row.pop(EXPLAINER)
-    if not model:
-        return []
     acc = lambda recs, split: mean_std([r["scores"][split]["kind_free"]["accuracy"] for r in recs])
-    wall = lambda recs: mean_std([r["wall_seconds"] for r in recs])[0]
-    return [f"{name}, kind accuracy (free text) of the TSLM against {row}: "
-            f"{versus(acc(model, split), acc(recs, split), relative=False)}; "
-            f"wall {wall(model):.0f} s against {wall(recs):.0f} s"
-            for split, name in SPLITS.items() for row, recs in by_row.items() if recs]
+    pairs = [(EXPLAINER, row) for row in ROWS if row != EXPLAINER and row not in FLOAT32_TWINS]
+    pairs += [(FLOAT32_TSLM, twin) for twin in FLOAT32_TWINS]
+    return [f"{name}, kind accuracy (free text) of {'the TSLM' if base == EXPLAINER else base} against {row}: "
+            f"{versus(acc(by_row[base], split), acc(by_row[row], split), relative=False)}; "
+            f"{walls(by_row[base], by_row[row])}"
+            for split, name in SPLITS.items() for base, row in pairs if by_row[base] and by_row[row]]
+
+
+def walls(base: list[dict], other: list[dict]) -> str:
+    """'wall 4657 s against 636 s', each row's machines named where the two rows' differ."""
+    wall = lambda recs: f"{mean_std([r['wall_seconds'] for r in recs])[0]:.0f} s"
+    machines = lambda recs: ", ".join(sorted({r.get("machine", "?") for r in recs}))
+    if machines(base) == machines(other):
+        return f"wall {wall(base)} against {wall(other)}"
+    return f"wall {wall(base)} ({machines(base)}) against {wall(other)} ({machines(other)})"
 
 
 def load(out: Path, prefix: str = "") -> list[dict]:

@@ -21,11 +21,13 @@ def split_scores(acc: float) -> dict:
 def test_llm_controls_run_one_seed_and_every_cell_has_its_own_folder():
     cells = br.cells(None, None)
     assert sum(r in br.LLM_CONTROLS for r, _ in cells) == len(br.LLM_CONTROLS)
-    assert [r for r, _ in cells[-1:]] == list(br.LAST)
-    n_main = len(cells) - len(br.LLM_CONTROLS) - 1   # the model and the cheap controls, every seed, come first
+    assert [r for r, _ in cells[-len(br.LAST):]] == list(br.LAST) == [br.FLOAT32_TSLM, *br.FLOAT32_TWINS]
+    n_main = len(cells) - len(br.LLM_CONTROLS) - len(br.LAST)   # the model and the cheap controls, every seed, first
     assert not any(r in br.LLM_CONTROLS for r, _ in cells[:n_main]) and [s for _, s in cells[:n_main]] == sorted(
         s for _, s in cells[:n_main])
-    assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 6 * 3 + len(br.LLM_CONTROLS) + 1
+    assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 6 * 3 + len(br.LLM_CONTROLS) + len(br.LAST)
+    for twin, row in br.FLOAT32_TWINS.items():   # the same flags, then float32
+        assert row in br.LLM_CONTROLS and br.ROWS[twin] == [*br.ROWS[row], "--llm_dtype", "float32"]
     f = br.flags("majority", 2, Path("d"), Path("e"))
     assert f[f.index("--expe_dir") + 1] == str(Path("e") / "majority__seed2")
     assert br.trained("encoder + linear head (no LLM)") and not br.trained("SmolLM2 reads the numbers, zero-shot (50 series a split)")
@@ -35,7 +37,7 @@ def test_llm_controls_run_one_seed_and_every_cell_has_its_own_folder():
 def report_of(tmp_path: Path, cells: dict[str, dict]) -> str:
     """REASONING.md's two blocks as write_report writes them from these cells (file name -> record)."""
     out = tmp_path / "cells"
-    out.mkdir()
+    out.mkdir(parents=True)
     for name, rec in cells.items():
         (out / name).write_text(json.dumps(rec))
     doc = tmp_path / "R.md"
@@ -198,7 +200,7 @@ def test_probes_skip_bf16_settings_where_the_machine_emulates_it(tmp_path, monke
     probed = {json.loads(p.read_text())["row"] for p in (tmp_path / "out").glob("probe__*.json")}
     assert probed == {"TSLM, LLM in float32", "TSLM, first 6 LLM layers", "encoder + linear head (no LLM)",
                       "encoder + linear head, no dropout", "encoder + linear head, pre-LN encoder",
-                      "random forest on window statistics", "majority", *br.FULL_SIZE}
+                      "random forest on window statistics", "majority", *br.FLOAT32_TWINS, *br.FULL_SIZE}
     assert not any(benchmark.emulates_bf16(c) for c in calls) and "skipped" in capsys.readouterr().out
 
 
@@ -236,9 +238,9 @@ def test_the_grid_starts_no_cell_once_max_hours_have_passed(tmp_path, monkeypatc
 
 
 def test_the_report_sets_the_tslm_against_every_row_beside_seed_noise(tmp_path):
-    def rec(row, seed, acc):
+    def rec(row, seed, acc, machine="Xeon"):
         return {"row": row, "seed": seed, "flags": [], "wall_seconds": 100.0 * seed, "peak_gb": 0.5,
-                "git_commit": "abc1234def", "training": {"parameters": {"trainable": 0}},
+                "git_commit": "abc1234def", "training": {"parameters": {"trainable": 0}}, "machine": machine,
                 "scores": {"test": split_scores(acc), "heldout": split_scores(acc / 2)}}
 
     assert br.comparisons([rec("majority", 1, 0.2)]) == []   # no TSLM cell: nothing to compare
@@ -250,6 +252,16 @@ def test_the_report_sets_the_tslm_against_every_row_beside_seed_noise(tmp_path):
             "0.140 (1 seed): -0.380, beyond seed noise (0.028; the other row has 1 seed); wall 150 s against 100 s") in text
     assert ("- Held out, kind accuracy (free text) of the TSLM against encoder + linear head (no LLM): 0.260 (2 seeds) "
             "against 0.265 (1 seed): +0.005, within seed noise (0.014; the other row has 1 seed)") in text
+    twin = next(iter(br.FLOAT32_TWINS))
+    cells.update({f"{br.stem(row, 1)}.json": rec(row, 1, acc, "EPYC") for row, acc in ((br.FLOAT32_TSLM, 0.3),
+                                                                                        (twin, 0.1))})
+    text = report_of(tmp_path / "with float32", cells)
+    assert (f"- In distribution, kind accuracy (free text) of the TSLM against {br.FLOAT32_TSLM}: 0.520 (2 seeds) "
+            "against 0.300 (1 seed): -0.220, beyond seed noise (0.028; the other row has 1 seed); "
+            "wall 150 s (Xeon) against 100 s (EPYC)") in text   # the machines named where they differ
+    assert (f"- In distribution, kind accuracy (free text) of {br.FLOAT32_TSLM} against {twin}: 0.300 (1 seed) "
+            "against 0.100 (1 seed): -0.200, seed noise not measured; wall 100 s against 100 s") in text
+    assert f"of the TSLM against {twin}" not in text   # a float32 twin is read against the float32 TSLM only
 
 
 def test_the_easy_task_runs_its_own_cells_in_float32_and_reports_them_apart_from_the_grid(tmp_path, monkeypatch):
