@@ -84,7 +84,7 @@ ROWS = {   # row -> reason.py train flags; reason.py's defaults: all 30 layers o
 FLOAT32 = ["--llm_dtype", "float32"]
 # bfloat16 against float32 over the same series, to see whether it changes the answers
 FLOAT32_TSLM = "TSLM, LLM in float32"
-ROWS[FLOAT32_TSLM] = ["--rs_model", "tslm", "--llm_dtype", "float32", *EVAL_150]
+ROWS[FLOAT32_TSLM] = ["--rs_model", "tslm", *FLOAT32, *EVAL_150]
 # The issue's LLM controls again with the LLM in float32, read against the float32 TSLM: like for like
 # on any CPU, where the bfloat16 rows need one that computes it natively.
 FLOAT32_TWINS = {f"{row}, LLM in float32": row for row in (
@@ -167,8 +167,8 @@ GRIDS = {"main": MAIN, "easy": EASY, "labels": LABELS}   # bench_reasoning.py --
 def cells(rows: list[str] | None, seeds: list[int] | None, grid: Grid = MAIN) -> list[tuple[str, int]]:
     """(row, seed) of `grid`: first the model and the cheap controls over every seed (seeds outermost),
     then the rows that start from another row's checkpoint over every seed, then its `one_seed` rows (the
-    grid's LLM-based controls) on the first seed, then its `last` (the float32 TSLM, twice the model's
-    time on a CPU with native bfloat16, then the float32 twins of the LLM controls). A grid stopped early has the main comparison, with seed noise."""
+    grid's LLM-based controls) on the first seed, then its `last` (the float32 TSLM, then the float32
+    twins of the LLM controls). A grid stopped early has the main comparison, with seed noise."""
     asked = [(row, s) for s in (seeds or SEEDS) for row in grid.rows if (not rows or row in rows)
              and (s == SEEDS[0] or row not in (*grid.one_seed, *grid.last))]
     return sorted(asked, key=lambda c: (3 if c[0] in grid.last else 2 if c[0] in grid.one_seed
