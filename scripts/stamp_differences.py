@@ -20,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lib.errors import UserError, cli_main  # noqa: E402
-from scripts.benchmark import FULL, QUICK, measured, metrics_of, picked, recorded_with, report_doc  # noqa: E402
+from lib.errors import cli_main  # noqa: E402
+from scripts.benchmark import (FULL, QUICK, measured, metrics_of, picked, recorded_with, report_doc,  # noqa: E402
+                               rewrite_block)
 
 # name -> test.py flags. The first row is STAMP's protocol (the defaults); each other changes one thing.
 VARIANTS = {
@@ -36,7 +37,6 @@ VARIANTS = {
                                             "--score_norm", "iqr", "--stamp_labels", "step"],
 }
 COLUMNS = (("f1", "PA-F1"), ("f1_no_pa", "F1 no-PA"), ("vus_pr", "VUS-PR"), ("pot_f1", "POT F1"))
-START, END = "<!-- differences:start -->", "<!-- differences:end -->"
 
 
 def score_variant(name: str, flags: list[str], base: list[str], expe: Path, out: Path) -> dict:
@@ -81,13 +81,9 @@ def table(records: list[dict]) -> str:
 
 
 def write_doc(doc: Path, text: str, command: str, records: list[dict]) -> None:
-    if not doc.is_file() or START not in doc.read_text():
-        raise UserError(f"{doc}: no {START} marker to write the table between")
     commits = ", ".join(sorted({r["git_commit"] for r in records}))
-    block = (f"{START}\n`{command}` wrote this table (code at {commits}; the checkpoint kept epoch "
-             f"{records[0]['trained_epoch']}):\n\n{text}\n{END}")
-    body = doc.read_text()
-    doc.write_text(body[: body.index(START)] + block + body[body.index(END) + len(END):])
+    rewrite_block(doc, "differences", f"`{command}` wrote this table (code at {commits}; the checkpoint kept "
+                                      f"epoch {records[0]['trained_epoch']}):\n\n{text}")
 
 
 @cli_main
@@ -105,9 +101,6 @@ def main() -> None:
     data = ["--data", "synthetic"] if args.quick else ["--data", "SMD", "--entity", "machine-1-2"]
     out = args.out or ROOT / "expe" / "results" / ("stamp_differences_quick" if args.quick else "stamp_differences")
     doc = report_doc(args.doc, out, ROOT / "docs" / "SCORING.md", side=bool(args.quick or args.out), blocks=True)
-    if args.quick and not doc.is_file():
-        doc.parent.mkdir(parents=True, exist_ok=True)
-        doc.write_text(f"{START}\n{END}\n")
     expe = Path("expe") / ("stamp_differences_quick" if args.quick else "stamp_differences")   # relative: cwd is ROOT
     base = [*data, *(["--data_root", args.data_root] if args.data_root else []), "--seed", "1",
             "--pred_model", "gat", "--recon_model", "ae", *proto.train, "--expe_dir", str(expe)]
@@ -118,7 +111,6 @@ def main() -> None:
     command = "python scripts/stamp_differences.py" + (" --quick" if args.quick else " --data_root ../shared/datasets")
     write_doc(doc, table(records), command, records)
     print(table(records))
-    print(f"wrote {doc}")
     if args.quick:
         shutil.rmtree(ROOT / expe, ignore_errors=True)
 
