@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 from lib.errors import cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
 from lib.train.epochs import FitResult  # noqa: E402
-from scripts.benchmark import (drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std, measured,  # noqa: E402
-                               out_of_hours, present, recorded_with, report_doc, resumed_wall, rewrite_block,
-                               versus, where)
+from scripts.benchmark import (add_grid_flags, drop_emulated_bf16, emulates_bf16, fmt, grid_paths,  # noqa: E402
+                               machines_line, mean_std, measured, out_of_hours, present, recorded_with,
+                               resumed_wall, rewrite_block, versus, where)
 
 DATASETS = ("ETTh1", "ETTh2")
 HORIZONS = (96, 192, 336, 720)
@@ -469,24 +469,16 @@ def run_grid(args: argparse.Namespace) -> None:
 @cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data_root", default="../shared/datasets")
+    add_grid_flags(parser, "expe/results/bench_forecast", "docs/FORECASTING.md", "expe/bench_forecast",
+                   quick=False, data_root="../shared/datasets", max_hours=True)
     parser.add_argument("--groups", nargs="*", default=["cheap", "fewshot", "ablations", "full_llm"],
                         choices=["cheap", "fewshot", "ablations", "full_llm"])
-    parser.add_argument("--rows", nargs="*", help="only these rows")
-    parser.add_argument("--seeds", nargs="*", type=int, help="only these seeds")
-    parser.add_argument("--out", type=Path, default=None, help="cell JSONs (default expe/results/bench_forecast)")
-    parser.add_argument("--doc", type=Path, default=None, help="markdown (default docs/FORECASTING.md; "
-                        "beside the cells when --out is given)")
-    parser.add_argument("--expe_dir", type=Path, default=Path("expe") / "bench_forecast")
-    parser.add_argument("--max_hours", type=float, default=0, help="start no cell after this many hours (0 = no limit)")
     parser.add_argument("--estimate", action="store_true", help="print the grid's projected cost from one timed "
                         "epoch of each model (timed now if none is saved)")
     parser.add_argument("--retime", action="store_true", help="with --estimate: time the saved probes again")
     parser.add_argument("--probes", nargs="*", choices=[r for r, _ in PROBES], help="with --estimate: time only these (none: print the saved ones)")
-    parser.add_argument("--report_only", action="store_true", help="rewrite the tables from the cells run so far")
     args = parser.parse_args()
-    side, args.out = args.out is not None, args.out or ROOT / "expe" / "results" / "bench_forecast"
-    args.doc = report_doc(args.doc, args.out, ROOT / "docs" / "FORECASTING.md", side, blocks=True)
+    args.out, args.doc, args.expe_dir = grid_paths(args, "bench_forecast", "FORECASTING.md", blocks=True)
     if args.estimate:
         estimate(args)
         return

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from lib.errors import UserError, cli_main  # noqa: E402
 from scripts.benchmark import (add_grid_flags, cell_stem, code_commits, fmt, mean_std, measured,  # noqa: E402
-                               picked, present, recorded_with, report_doc)
+                               grid_paths, picked, present, recorded_with)
 
 LLM4IMP = ["--model", "llm4imp", "--llm_prompt_mode", "stats"]
 ROWS = {   # name -> impute.py flags
@@ -228,14 +228,11 @@ def write_report(setting: Setting, out: Path, doc: Path, command: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--robustness", action="store_true", help="the detection-under-gaps experiment instead")
-    add_grid_flags(parser, "expe/results/imputation_bench", "docs/IMPUTATION.md; under --out when one is given",
-                   "expe/imputation_bench")
+    add_grid_flags(parser, "expe/results/imputation_bench", "docs/IMPUTATION.md", "expe/imputation_bench")
     args = parser.parse_args()
     setting = QUICK if args.quick else FULL
     suffix = "_quick" if args.quick else ""
-    out = args.out or ROOT / "expe" / "results" / f"imputation_bench{suffix}"
-    doc = report_doc(args.doc, out, ROOT / "docs" / "IMPUTATION.md", side=bool(args.quick or args.out))
-    expe_root = args.expe_dir or Path("expe") / f"imputation_bench{suffix}"   # relative: see run_cell
+    out, doc, expe_root = grid_paths(args, f"imputation_bench{suffix}", "IMPUTATION.md")
     command = "python scripts/bench_imputation.py" + (" --quick" if args.quick else " --data_root ../shared/datasets")
     if args.robustness and args.rows:
         raise UserError("--rows picks imputers of the imputation grid; the robustness experiment has none to pick")

@@ -43,9 +43,9 @@ from lib.data.reasoning import QUESTION_TYPES  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
 from lib.hardware import machine, native_bf16  # noqa: E402
 from lib.train.reasoning import DEFAULT_EPOCHS, TASK_DEFAULTS, VAL_SHARE  # noqa: E402
-from scripts.benchmark import (FULL, drop_emulated_bf16, emulates_bf16, fmt, machines_line, mean_std,  # noqa: E402
-                               measured, out_of_hours, recorded_with, report_doc, resumed_wall, rewrite_block,
-                               versus, where)
+from scripts.benchmark import (FULL, add_grid_flags, drop_emulated_bf16, emulates_bf16, fmt,  # noqa: E402
+                               grid_paths, machines_line, mean_std, measured, out_of_hours, recorded_with,
+                               resumed_wall, rewrite_block, versus, where)
 
 # The rows that run the whole LLM answer the first 150 series of each evaluation split: with all 30
 # layers in bfloat16 a question takes about half a second (the TSLM's seed-1 cell: 278 s for 600),
@@ -601,17 +601,11 @@ def grid_of(args: argparse.Namespace) -> Grid:
 @cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data_root", default="../shared/datasets")
-    parser.add_argument("--rows", nargs="*", choices=list(dict.fromkeys(r for g in GRIDS.values() for r in g.rows)))
-    parser.add_argument("--seeds", nargs="*", type=int)
-    parser.add_argument("--out", type=Path, default=None, help="cell JSONs (default expe/results/bench_reasoning)")
-    parser.add_argument("--doc", type=Path, default=None, help="markdown (default docs/REASONING.md; "
-                        "beside the cells when --out is given)")
-    parser.add_argument("--expe_dir", type=Path, default=Path("expe") / "bench_reasoning")
-    parser.add_argument("--max_hours", type=float, default=0, help="start no cell after this many hours (0 = no limit)")
+    add_grid_flags(parser, "expe/results/bench_reasoning", "docs/REASONING.md", "expe/bench_reasoning",
+                   quick=False, data_root="../shared/datasets", max_hours=True,
+                   rows=list(dict.fromkeys(r for g in GRIDS.values() for r in g.rows)))
     parser.add_argument("--estimate", action="store_true", help="probe every row and the full-size TSLM on a small "
                         "task set (resumable); write the grid's projected cost and the cost table")
-    parser.add_argument("--report_only", action="store_true", help="rewrite the tables from the cells run so far")
     parser.add_argument("--grid", choices=list(GRIDS), default="main", help="main: the grid; easy: the TSLM and "
                         "the controls on an easy task (three kinds, synthetic backgrounds), LLM in float32; labels: "
                         "the same on 2,000 series with answers that are the label alone, the TSLM starting from "
@@ -619,8 +613,7 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="after the grid: the trained TSLM explains the "
                         "alarms of STAMP's detector on synthetic data and SMD machine-1-2")
     args = parser.parse_args()
-    side, args.out = args.out is not None, args.out or ROOT / "expe" / "results" / "bench_reasoning"
-    args.doc = report_doc(args.doc, args.out, ROOT / "docs" / "REASONING.md", side, blocks=True)
+    args.out, args.doc, args.expe_dir = grid_paths(args, "bench_reasoning", "REASONING.md", blocks=True)
     grid = grid_of(args)
     data = grid.data(args.expe_dir)
     if args.estimate:

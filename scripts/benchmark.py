@@ -720,25 +720,42 @@ def rewrite_block(doc: Path, name: str, body: str) -> None:
     print(f"wrote {doc}")
 
 
-def add_grid_flags(parser: argparse.ArgumentParser, out: str, doc: str, expe: str) -> None:
-    """The flags every grid script shares (this one and bench_imputation.py); defaults named for help."""
-    parser.add_argument("--quick", action="store_true", help="one seed, one tiny epoch, synthetic data only")
-    parser.add_argument("--data_root", default="", help="where the real datasets are")
-    parser.add_argument("--datasets", nargs="*", help="only these datasets of the grid")
+def add_grid_flags(parser: argparse.ArgumentParser, out: str, doc: str, expe: str, *, quick: bool = True,
+                   data_root: str = "", rows: list[str] | None = None, max_hours: bool = False) -> None:
+    """The flags every grid script shares; `out`, `doc` and `expe` name the defaults for help. `quick` adds
+    --quick and --datasets (the grids over datasets), `rows` gives --rows its choices, `max_hours` adds it."""
+    if quick:
+        parser.add_argument("--quick", action="store_true", help="one seed, one tiny epoch, synthetic data only")
+    parser.add_argument("--data_root", default=data_root, help="where the real datasets are")
+    if quick:
+        parser.add_argument("--datasets", nargs="*", help="only these datasets of the grid")
     parser.add_argument("--seeds", nargs="*", type=int, help="only these of the grid's seeds")
-    parser.add_argument("--rows", nargs="*", help="only these of the grid's rows (detectors, ablations or imputers)")
+    parser.add_argument("--rows", nargs="*", choices=rows, help="only these of the grid's rows")
     parser.add_argument("--out", type=Path, default=None, help=f"cell JSONs (default {out})")
-    parser.add_argument("--doc", type=Path, default=None, help=f"markdown (default {doc})")
+    parser.add_argument("--doc", type=Path, default=None, help=f"markdown (default {doc}; beside the cells "
+                        "for a side run: another --out, or --quick)")
     parser.add_argument("--expe_dir", type=Path, default=None, help=f"the runs' own files (default {expe})")
+    if max_hours:
+        parser.add_argument("--max_hours", type=float, default=0,
+                            help="start no cell after this many hours (0 = no limit)")
     parser.add_argument("--report_only", action="store_true", help="rewrite the markdown from the cells run so far")
+
+
+def grid_paths(args: argparse.Namespace, name: str, doc: str, blocks: bool = False) -> tuple[Path, Path, Path]:
+    """A grid script's cell JSONs (--out, else expe/results/`name`), its markdown (`report_doc`, default
+    docs/`doc`; a side run is one given another --out, or --quick) and its runs' folder (--expe_dir, else
+    expe/`name`, relative to ROOT, the runs' cwd, so that the committed cells name no folder of this machine)."""
+    out = args.out or ROOT / "expe" / "results" / name
+    side = bool(getattr(args, "quick", False) or args.out)
+    expe = getattr(args, "expe_dir", None) or Path("expe") / name
+    return out, report_doc(args.doc, out, ROOT / "docs" / doc, side, blocks), expe
 
 
 @cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", choices=("main", "ablations"), default="main")
-    add_grid_flags(parser, "expe/results/bench", "docs/RESULTS.md or ABLATIONS.md; under --out when one is given",
-                   "expe/bench")
+    add_grid_flags(parser, "expe/results/bench", "docs/RESULTS.md or ABLATIONS.md", "expe/bench")
     parser.add_argument("--compare", type=Path, default=None, metavar="FOLDER",
                         help="only compare: the cell JSONs in FOLDER (an earlier run of the grid, moved aside) "
                              "against those of the same name under --out; exit 1 if any differs")
@@ -747,11 +764,8 @@ def main() -> None:
                              "of an earlier report (e.g. from `git show REV:docs/ABLATIONS.md`)")
     args = parser.parse_args()
     proto = QUICK if args.quick else FULL
-    out = args.out or ROOT / "expe" / "results" / ("bench_quick" if args.quick else "bench")
-    name = "RESULTS.md" if args.grid == "main" else "ABLATIONS.md"
-    doc = report_doc(args.doc, out, ROOT / "docs" / name, side=bool(args.quick or args.out))
-    # Relative to ROOT (the runs' cwd), so that the committed cell JSONs name no folder of this machine.
-    expe_root = args.expe_dir or Path("expe") / ("bench_quick" if args.quick else "bench")
+    out, doc, expe_root = grid_paths(args, "bench_quick" if args.quick else "bench",
+                                     "RESULTS.md" if args.grid == "main" else "ABLATIONS.md")
     if args.compare:
         lines, all_same = compare_runs(args.compare, out / args.grid)
         print("\n".join(lines))

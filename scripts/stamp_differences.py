@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.errors import cli_main  # noqa: E402
-from scripts.benchmark import (FULL, QUICK, measured, metrics_of, picked, recorded_with, report_doc,  # noqa: E402
+from scripts.benchmark import (FULL, QUICK, grid_paths, measured, metrics_of, picked, recorded_with,  # noqa: E402
                                rewrite_block)
 
 # name -> test.py flags. The first row is STAMP's protocol (the defaults); each other changes one thing.
@@ -99,9 +99,8 @@ def main() -> None:
     rows = list(dict.fromkeys([next(iter(VARIANTS)), *rows]))   # the first row is what the others are read against
     proto = QUICK if args.quick else FULL
     data = ["--data", "synthetic"] if args.quick else ["--data", "SMD", "--entity", "machine-1-2"]
-    out = args.out or ROOT / "expe" / "results" / ("stamp_differences_quick" if args.quick else "stamp_differences")
-    doc = report_doc(args.doc, out, ROOT / "docs" / "SCORING.md", side=bool(args.quick or args.out), blocks=True)
-    expe = Path("expe") / ("stamp_differences_quick" if args.quick else "stamp_differences")   # relative: cwd is ROOT
+    out, doc, expe = grid_paths(args, "stamp_differences_quick" if args.quick else "stamp_differences", "SCORING.md",
+                                blocks=True)
     base = [*data, *(["--data_root", args.data_root] if args.data_root else []), "--seed", "1",
             "--pred_model", "gat", "--recon_model", "ae", *proto.train, "--expe_dir", str(expe)]
     if not any((ROOT / expe / "pth").glob("best_model_*.pth")):
