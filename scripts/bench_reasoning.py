@@ -161,6 +161,17 @@ class Grid:
     def data(self, expe: Path) -> Path:
         return expe / f"{self.prefix}data"
 
+    def tier(self, row: str, seed: int) -> int:
+        """A cell's place in the run order: the model and the cheap controls (0), the rows that start from
+        another row's checkpoint (1), `one_seed` (2), `last` (3), the other seeds of `more_seeds` (4)."""
+        if row in self.more_seeds and seed != SEEDS[0]:
+            return 4
+        if row in self.last:
+            return 3
+        if row in self.one_seed:
+            return 2
+        return 1 if row in self.encoder_from else 0
+
 
 MAIN = Grid(ROWS, "", "the grid", (), LLM_CONTROLS, LAST, MORE_SEEDS)
 EASY = Grid(EASY_ROWS, "easy__", "the easy task", EASY_TASKS, tuple(r for r in EASY_ROWS if EASY_ROWS[r][1] == "tslm"))
@@ -177,8 +188,7 @@ def cells(rows: list[str] | None, seeds: list[int] | None, grid: Grid = MAIN) ->
     stopped early has the main comparison, with seed noise."""
     asked = [(row, s) for s in (seeds or SEEDS) for row in grid.rows if (not rows or row in rows)
              and (s == SEEDS[0] or row in grid.more_seeds or row not in (*grid.one_seed, *grid.last))]
-    return sorted(asked, key=lambda c: (4 if c[0] in grid.more_seeds and c[1] != SEEDS[0] else 3 if c[0] in grid.last
-                                        else 2 if c[0] in grid.one_seed else 1 if c[0] in grid.encoder_from else 0))
+    return sorted(asked, key=lambda cell: grid.tier(*cell))
 
 
 def safe_name(text: str) -> str:
