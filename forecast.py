@@ -9,7 +9,6 @@ the best weights go to expe/pth/. The training state is saved after every epoch,
 """
 from __future__ import annotations
 
-import resource
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 from lib.config import Config, config_from_cli
 from lib.data.forecasting import forecast_splits
 from lib.errors import cli_main
+from lib.hardware import peak_memory_mb
 from lib.outputs.report import write_json
 from lib.runfiles import check_writable, run_lock
 from lib.train import checkpoint
@@ -61,11 +61,6 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
     """Trainable and total parameters (the frozen LLM's included in the total)."""
     return {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "total": sum(p.numel() for p in model.parameters())}
-
-
-def peak_memory_mb() -> float:
-    """This process's peak resident memory so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def forecast_and_report(cfg: Config, root: Path, name: str) -> dict:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import resource
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch
 from lib.config import Config, add_config_flags, overrides_from_args
 from lib.data.reasoning import REGIONS, kinds_drawn, make_examples, read_examples, samples_of, write_examples
 from lib.errors import UserError, cli_main
+from lib.hardware import peak_memory_mb
 from lib.outputs.report import write_json
 from lib.runfiles import check_writable, run_lock
 from lib.metrics.reasoning import parse_label
@@ -148,7 +148,7 @@ def train(cfg: Config) -> None:
                                "resumed_after_epoch": fitted.resumed_epochs if fitted else 0,
                                "parameters": counts},
                   "scores": score_splits(model, cfg),
-                  "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                  "peak_memory_mb": peak_memory_mb()}
         write_json(result, root / "results" / "reasoning" / f"{name}.json")
         log.info("results: %s", root / "results" / "reasoning" / f"{name}.json")
 

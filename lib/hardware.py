@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import resource
 from pathlib import Path
 
 import torch
@@ -44,3 +45,8 @@ def machine() -> str:
     bf16 = " with bf16" if flags & BF16_FLAGS else ""
     name = cpu_info().get("model name") or platform.processor() or "unknown CPU"
     return f"{name}, {os.cpu_count()} cores, {vector}{bf16}"
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from lib.errors import cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
 from lib.train.epochs import FitResult  # noqa: E402
-from scripts.benchmark import (add_grid_flags, drop_emulated_bf16, emulates_bf16, fmt, grid_paths,  # noqa: E402
+from scripts.benchmark import (add_grid_flags, drop_emulated_bf16, emulates_bf16, fmt, fmt_peak, grid_paths,  # noqa: E402
                                machines_line, mean_std, measured, out_of_hours, present, recorded_with,
                                resumed_wall, rewrite_block, versus, where)
 
@@ -328,7 +328,7 @@ def detail_table(cells: dict, group: str, rows: list[str], datasets: tuple[str, 
                     f"{fmt(stat(recs, 'mae'), '{:.3f}')} | {p['trainable']:,} / {p['total']:,} | "
                     f"{fmt(mean_std([r['training']['seconds_per_epoch'] for r in recs]), '{:.0f}')} | "
                     f"{fmt(epochs, '{:.1f}')} | {fmt(mean_std([epoch_seconds(r) for r in recs]), '{:.0f}')} | "
-                    f"{fmt(mean_std([r['peak_gb'] for r in recs]), '{:.2f}')} | {pub} |")
+                    f"{fmt_peak(recs)} | {pub} |")
     return "\n".join(head + lines) if lines else "(no cells yet)"
 
 

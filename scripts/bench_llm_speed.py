@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lib.config import Config  # noqa: E402
+from lib.hardware import peak_memory_mb  # noqa: E402
 from lib.utils import quiet_third_party  # noqa: E402
 from model.llm.core import PromptLayout  # noqa: E402
 from model.llm.prompts import series_prompts  # noqa: E402
@@ -42,10 +42,6 @@ def smd_config(a: argparse.Namespace, **changes) -> Config:
     base = dict(data="SMD", pred_model="llm", window_size=15, n_pred=3, llm_layers=a.layers, llm_patch_len=4, llm_stride=2,
                 dropout=0.0, seed=0)
     return Config(**{**base, **changes})
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def timed(fn, reps: int) -> float:
@@ -191,7 +187,7 @@ def main() -> None:
     if a.case:
         name, *args = json.loads(a.case)
         row = CASES[name](a, *args)
-        print(json.dumps({**row, "peak_mb": peak_mb()}))
+        print(json.dumps({**row, "peak_mb": peak_memory_mb()}))
         return
     if a.quick:
         a.reps, a.batch_size, a.eval_windows = 1, 2, 16

@@ -43,7 +43,7 @@ from lib.data.reasoning import QUESTION_TYPES  # noqa: E402
 from lib.errors import UserError, cli_main  # noqa: E402
 from lib.hardware import machine, native_bf16  # noqa: E402
 from lib.train.reasoning import DEFAULT_EPOCHS, TASK_DEFAULTS, VAL_SHARE  # noqa: E402
-from scripts.benchmark import (FULL, add_grid_flags, drop_emulated_bf16, emulates_bf16, fmt,  # noqa: E402
+from scripts.benchmark import (FULL, add_grid_flags, drop_emulated_bf16, emulates_bf16, fmt, fmt_peak,  # noqa: E402
                                grid_paths, machines_line, mean_std, measured, out_of_hours, recorded_with,
                                resumed_wall, rewrite_block, versus, where)
 
@@ -470,7 +470,7 @@ def grid_row(row: str, recs: list[dict], split: str) -> str:
         fmt(mean_std([x["removed_answered_none"] for x in g]) if split == "test" and all(g) else None, "{:.3f}"),
         f"{recs[0]['training']['parameters']['trainable']:,}",
         fmt(mean_std([r["wall_seconds"] for r in recs]), "{:.0f}"),
-        fmt(mean_std([r["peak_gb"] for r in recs]), "{:.2f}") + " |"])
+        fmt_peak(recs) + " |"])
 
 
 def table(records: list[dict], split: str, rows: dict = ROWS) -> str:

@@ -328,6 +328,23 @@ def resumed_wall(wall: float, training: dict) -> float:
                             resumed_epochs=training.get("resumed_after_epoch", 0)).earlier_seconds()
 
 
+def resumed_peak(peak_gb: float, training: dict) -> tuple[float, bool]:
+    """A cell's peak GB (`peak_gb`, of its last process) with the earlier processes' that their
+    epochs recorded (from its result's `training` record), and whether that covers every process:
+    not where an earlier epoch was recorded without its peak."""
+    earlier = FitResult(history=training.get("history", []),
+                        resumed_epochs=training.get("resumed_after_epoch", 0)).earlier_peak_gb()
+    return (peak_gb, False) if np.isnan(earlier) else (max(peak_gb, earlier), True)
+
+
+def fmt_peak(recs: list[dict]) -> str:
+    """The cells' peak GB as `fmt` prints it (`resumed_peak` of each), '≥' before it where some
+    cell's earlier processes are not covered."""
+    peaks = [resumed_peak(r["peak_gb"], r["training"]) for r in recs]
+    text = fmt(mean_std([gb for gb, _ in peaks]), "{:.2f}")
+    return text if all(whole for _, whole in peaks) else "≥ " + text
+
+
 def emulates_bf16(flags: list[str]) -> bool:
     """Whether these flags run the LLM in bfloat16 on a machine that emulates it, where one cell
     would take hours and its pace say nothing. The last --llm_dtype counts, as argparse reads it."""

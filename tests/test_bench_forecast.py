@@ -95,6 +95,19 @@ def test_a_resumed_cell_counts_the_epochs_of_every_process_it_ran_in():
     assert benchmark.resumed_wall(3.0, {"history": [], "fit_seconds": 0.0}) == 3.0   # a naive model
 
 
+def test_a_resumed_cell_keeps_the_peak_memory_of_every_process_or_marks_it_a_lower_bound():
+    resumed = record("fewshot", "ETTh2", "LLM-PS", 336, 10, 1, mse=0.5)
+    history = [{"seconds": 1.5, "val_seconds": 0.5, "peak_gb": gb} for gb in (2.5, 1.0)]
+    resumed["training"].update(history=history, resumed_after_epoch=1)
+    assert benchmark.resumed_peak(1.5, resumed["training"]) == (2.5, True)   # epoch 1's process peaked higher
+    assert benchmark.fmt_peak([{**resumed, "peak_gb": 1.5}]) == "2.50"
+    del history[0]["peak_gb"]                       # an epoch recorded before epochs kept their peak
+    assert benchmark.resumed_peak(1.5, resumed["training"]) == (1.5, False)
+    assert benchmark.fmt_peak([{**resumed, "peak_gb": 1.5}]) == "≥ 1.50"
+    resumed["training"]["resumed_after_epoch"] = 0  # one process: its own peak covers it
+    assert benchmark.resumed_peak(1.5, resumed["training"]) == (1.5, True)
+
+
 def test_the_cheap_table_averages_horizons_per_seed_then_seeds(tmp_path):
     recs = [record("cheap", "ETTh1", "DLinear", h, 100, s, mse=0.1 * s + h / 1000)
             for h in bf.HORIZONS for s in (1, 2)]

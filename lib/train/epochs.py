@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from lib.hardware import peak_memory_mb
 from lib.train import checkpoint
 
 log = logging.getLogger("llm_tsad")
@@ -25,8 +26,9 @@ class FitResult:
     resumed_epochs: int = 0      # epochs that earlier processes ran before this one resumed
 
     def record(self, row: dict[str, float], val: float) -> bool:
-        """Add an epoch's `row` with validation figure `val` (lower is better); True if it is the best."""
-        self.history.append(row)
+        """Add an epoch's `row` with validation figure `val` (lower is better), and the process's peak
+        memory so far (`peak_gb`: a resumed run's earlier processes are gone); True if it is the best."""
+        self.history.append({**row, "peak_gb": peak_memory_mb() / 1024})
         if val < self.best_val:
             self.best_epoch, self.best_val, self.bad_epochs = row["epoch"], val, 0
             return True
@@ -41,6 +43,12 @@ class FitResult:
         """The epoch seconds of the processes before this one: add them to this process's time
         to get a resumed run's whole time."""
         return self.epoch_seconds(self.resumed_epochs)
+
+    def earlier_peak_gb(self) -> float:
+        """The largest peak memory (GB) of the processes before this one, as their epochs recorded it:
+        0 if there were none, NaN if an epoch of theirs did not record it."""
+        earlier = [h.get("peak_gb", float("nan")) for h in self.history[: self.resumed_epochs]]
+        return float("nan") if any(gb != gb for gb in earlier) else max(earlier, default=0.0)
 
     def should_stop(self, patience: int) -> bool:
         return bool(patience) and self.bad_epochs >= patience

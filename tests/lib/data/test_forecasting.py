@@ -130,6 +130,8 @@ def test_a_resumed_fit_ends_where_an_uninterrupted_one_does(tmp_path):
     # the first process's epoch counts in the resumed run's time
     assert (straight.resumed_epochs, again.resumed_epochs) == (0, 1) and straight.earlier_seconds() == 0
     assert again.earlier_seconds() == first.epoch_seconds() > 0
+    # and its peak memory, which each epoch records as its process's so far
+    assert again.earlier_peak_gb() == first.history[0]["peak_gb"] > 0 and straight.earlier_peak_gb() == 0
     torch.testing.assert_close(resumed.state_dict(), whole.state_dict())
     with pytest.raises(UserError, match="other settings"):
         run(cfg.replace(resume=True, pred_len=6), tmp_path / "b.pth")
