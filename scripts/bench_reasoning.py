@@ -512,9 +512,11 @@ def load(out: Path, prefix: str = "") -> list[dict]:
             if prefix or not p.name.startswith(("explain__", "probe__", *(g.prefix for g in GRIDS.values() if g.prefix)))]
 
 
-def commits(records: list[dict]) -> str:
-    """The records' commits, and the machines their timings come from."""
-    return (", ".join(sorted({r["git_commit"][:7] for r in records})) or "-") + f"; timed on {machines_line(records)}"
+def commits(records: list[dict], hours: bool = False) -> str:
+    """The records' commits, and the machines their timings come from (with `hours`, the cells'
+    wall hours on each)."""
+    return (", ".join(sorted({r["git_commit"][:7] for r in records})) or "-") + \
+        f"; timed on {machines_line(records, hours)}"
 
 
 def write_report(out: Path, doc: Path) -> None:
@@ -530,8 +532,8 @@ def write_report(out: Path, doc: Path) -> None:
         f"{commits(explained)}).", "", explain_table(explained)]))
     rewrite_block(doc, "reasoning-grid", "\n".join([
         f"`python scripts/bench_reasoning.py --report_only` wrote these tables from the cells in "
-        f"`{where(out)}` ({len(records)} cells, code at "
-        f"{commits(records)}).", "", "### In distribution (test split)", "", table(records, "test"), "",
+        f"`{where(out)}` ({len(records)} of the grid's {len(cells(None, None))} cells, code at "
+        f"{commits(records, hours=True)}).", "", "### In distribution (test split)", "", table(records, "test"), "",
         "### Held out: larger magnitudes, longer segments, other backgrounds", "", table(records, "heldout"), "",
         "### The TSLM against each row", "",
         "\n".join(f"- {line}" for line in comparisons(records)) or "(no cells of the TSLM yet)"]))

@@ -189,10 +189,15 @@ def cell_flags(cell: Cell, proto: Protocol, data_root: str, expe: Path) -> tuple
 
 
 # ---- running -----------------------------------------------------------------------------------
-def machines_line(records: list[dict]) -> str:
-    """Which machines the records' timings come from, with how many cells each."""
+def machines_line(records: list[dict], hours: bool = False) -> str:
+    """Which machines the records' timings come from, with how many cells each (and, with `hours`,
+    the hours of their `wall_seconds`)."""
     counts = Counter(r.get("machine", "a machine not recorded") for r in records)
-    return "; ".join(f"{m} ({n} cell{'s' * (n != 1)})" for m, n in sorted(counts.items())) or "-"
+    wall = Counter()
+    for r in records:
+        wall[r.get("machine", "a machine not recorded")] += r.get("wall_seconds", 0.0) / 3600
+    return "; ".join(f"{m} ({n} cell{'s' * (n != 1)}" + (f", {wall[m]:.1f} h" if hours else "") + ")"
+                     for m, n in sorted(counts.items())) or "-"
 
 
 def measured(cmd: list[str], log: Path) -> tuple[float, float]:

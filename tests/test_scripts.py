@@ -214,6 +214,8 @@ def test_machines_line_counts_cells_per_machine_in_words():
     records = [{"machine": "m2"}, {"machine": "m1"}, {"machine": "m2"}, {}]
     assert machines_line(records) == "a machine not recorded (1 cell); m1 (1 cell); m2 (2 cells)"
     assert machines_line([]) == "-"
+    timed = [{"machine": "m1", "wall_seconds": 1800.0}, {"machine": "m1", "wall_seconds": 5400.0}]
+    assert machines_line(timed, hours=True) == "m1 (2 cells, 2.0 h)"
 
 
 def test_compare_names_the_quality_metrics_that_differ_and_ignores_timing(tmp_path):
