@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 from lib.errors import cli_main  # noqa: E402
 from lib.hardware import machine  # noqa: E402
 from lib.train.epochs import FitResult  # noqa: E402
-from scripts.benchmark import (add_grid_flags, drop_emulated_bf16, emulates_bf16, fmt, fmt_peak, grid_paths,  # noqa: E402
-                               machines_line, mean_std, measured, out_of_hours, present, recorded_with,
-                               resumed_wall, rewrite_block, versus, where)
+from scripts.benchmark import (add_grid_flags, drop_emulated_bf16, emulates_bf16, fmt, fmt_peak,  # noqa: E402
+                               grid_paths, machines_line, mean_std, measured, out_of_hours, present,
+                               recorded_with, resumed_wall, rewrite_block, short_commits, versus, where)
 
 DATASETS = ("ETTh1", "ETTh2")
 HORIZONS = (96, 192, 336, 720)
@@ -343,7 +343,7 @@ def report(records: list[dict]) -> str:
     cells = by_cell(records)
     # the unchanged LLM-PS of the ablation table is the few-shot cell
     cells[("ablations", "ETTh1", UNCHANGED, 96, 10)] = cells.get(("fewshot", "ETTh1", "LLM-PS", 96, 10), [])
-    commits = sorted({r["git_commit"][:7] for r in records})
+    commits = short_commits(records)
     return "\n".join([
         "### Full training data, lookback 96 (`cheap`)", "", cheap_table(cells), "",
         "### Few-shot: the first 10 % of the training windows, lookback 96 (`fewshot`)", "",

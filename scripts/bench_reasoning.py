@@ -45,7 +45,7 @@ from lib.hardware import machine, native_bf16  # noqa: E402
 from lib.train.reasoning import DEFAULT_EPOCHS, TASK_DEFAULTS, VAL_SHARE  # noqa: E402
 from scripts.benchmark import (FULL, add_grid_flags, drop_emulated_bf16, emulates_bf16, fmt, fmt_peak,  # noqa: E402
                                grid_paths, machines_line, mean_std, measured, out_of_hours, recorded_with,
-                               resumed_wall, rewrite_block, versus, where)
+                               resumed_wall, rewrite_block, short_commits, versus, where)
 
 # The rows that run the whole LLM answer the first 150 series of each evaluation split: with all 30
 # layers in bfloat16 a question takes about half a second (the TSLM's seed-1 cell: 278 s for 600),
@@ -515,7 +515,7 @@ def load(out: Path, prefix: str = "") -> list[dict]:
 def commits(records: list[dict], hours: bool = False) -> str:
     """The records' commits, and the machines their timings come from (with `hours`, the cells'
     wall hours on each)."""
-    return (", ".join(sorted({r["git_commit"][:7] for r in records})) or "-") + \
+    return (", ".join(short_commits(records)) or "-") + \
         f"; timed on {machines_line(records, hours)}"
 
 

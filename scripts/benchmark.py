@@ -640,6 +640,13 @@ def compare_tables(then: dict, now: dict) -> list[str]:
     return lines
 
 
+def short_commits(records: list[dict]) -> list[str]:
+    """The commits the records' code ran at, short and sorted: each result's, and each of its
+    recorded epochs' (a resumed cell's earlier processes may have run other code)."""
+    epochs = lambda r: [h.get("git_commit") for h in r.get("training", {}).get("history", [])]
+    return sorted({c[:7] for r in records for c in (r["git_commit"], *epochs(r)) if c})
+
+
 def code_commits(records: list[dict]) -> str:
     """The commits the cells ran at, sorted, with what '+dirty' means when one of them has it."""
     commits = sorted({r["git_commit"] for r in records if "git_commit" in r})

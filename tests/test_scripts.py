@@ -218,6 +218,13 @@ def test_machines_line_counts_cells_per_machine_in_words():
     assert machines_line(timed, hours=True) == "m1 (2 cells, 2.0 h)"
 
 
+def test_short_commits_name_the_code_of_every_process_a_resumed_cell_ran_in():
+    from scripts.benchmark import short_commits
+
+    resumed = {"git_commit": "bbbbbbb222", "training": {"history": [{"git_commit": "aaaaaaa111"}, {}]}}
+    assert short_commits([resumed, {"git_commit": "bbbbbbb333"}]) == ["aaaaaaa", "bbbbbbb"]
+
+
 def test_compare_names_the_quality_metrics_that_differ_and_ignores_timing(tmp_path):
     from scripts.benchmark import compare_runs
 

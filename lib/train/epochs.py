@@ -26,9 +26,10 @@ class FitResult:
     resumed_epochs: int = 0      # epochs that earlier processes ran before this one resumed
 
     def record(self, row: dict[str, float], val: float) -> bool:
-        """Add an epoch's `row` with validation figure `val` (lower is better), and the process's peak
-        memory so far (`peak_gb`: a resumed run's earlier processes are gone); True if it is the best."""
-        self.history.append({**row, "peak_gb": peak_memory_mb() / 1024})
+        """Add an epoch's `row` with validation figure `val` (lower is better), the process's peak
+        memory so far (`peak_gb`) and its code's commit: a resumed run's earlier processes are gone.
+        True if it is the best."""
+        self.history.append({**row, "peak_gb": peak_memory_mb() / 1024, "git_commit": checkpoint.git_commit()})
         if val < self.best_val:
             self.best_epoch, self.best_val, self.bad_epochs = row["epoch"], val, 0
             return True

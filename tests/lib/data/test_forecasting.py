@@ -14,6 +14,7 @@ import torch
 from lib.config import Config
 from lib.errors import UserError
 from lib.data.forecasting import forecast_batches, forecast_splits, n_windows, part_borders
+from lib.train import checkpoint
 from lib.train.forecasting import evaluate, fit
 from model.forecasters import DLinear, moving_average
 from model.registry import build_forecaster
@@ -132,6 +133,7 @@ def test_a_resumed_fit_ends_where_an_uninterrupted_one_does(tmp_path):
     assert again.earlier_seconds() == first.epoch_seconds() > 0
     # and its peak memory, which each epoch records as its process's so far
     assert again.earlier_peak_gb() == first.history[0]["peak_gb"] > 0 and straight.earlier_peak_gb() == 0
+    assert again.history[0]["git_commit"] == checkpoint.git_commit()
     torch.testing.assert_close(resumed.state_dict(), whole.state_dict())
     with pytest.raises(UserError, match="other settings"):
         run(cfg.replace(resume=True, pred_len=6), tmp_path / "b.pth")
