@@ -287,7 +287,7 @@ def test_the_easy_task_runs_its_own_cells_in_float32_and_reports_them_apart_from
                            for b in ("grid", "explain", "cost", "easy", "labels")))
     br.write_report(tmp_path / "out", doc)
     grid, easy = doc.read_text().split("<!-- reasoning-easy:start -->")
-    assert "(0 cells" in grid and f"| {tslm[0]} | 1 | 7 | 0.500" in easy
+    assert "(0 of the grid's" in grid and f"| {tslm[0]} | 1 | 7 | 0.500" in easy
 
 
 def test_flags_that_do_not_go_with_the_chosen_grid_are_refused_in_one_line():
