@@ -192,10 +192,11 @@ def cell_flags(cell: Cell, proto: Protocol, data_root: str, expe: Path) -> tuple
 def machines_line(records: list[dict], hours: bool = False) -> str:
     """Which machines the records' timings come from, with how many cells each (and, with `hours`,
     the hours of their `wall_seconds`)."""
-    counts = Counter(r.get("machine", "a machine not recorded") for r in records)
-    wall = Counter()
+    counts, wall = Counter(), Counter()
     for r in records:
-        wall[r.get("machine", "a machine not recorded")] += r.get("wall_seconds", 0.0) / 3600
+        m = r.get("machine", "a machine not recorded")
+        counts[m] += 1
+        wall[m] += r.get("wall_seconds", 0.0) / 3600
     return "; ".join(f"{m} ({n} cell{'s' * (n != 1)}" + (f", {wall[m]:.1f} h" if hours else "") + ")"
                      for m, n in sorted(counts.items())) or "-"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +50,7 @@ class FitResult:
         """The largest peak memory (GB) of the processes before this one, as their epochs recorded it:
         0 if there were none, NaN if an epoch of theirs did not record it."""
         earlier = [h.get("peak_gb", float("nan")) for h in self.history[: self.resumed_epochs]]
-        return float("nan") if any(gb != gb for gb in earlier) else max(earlier, default=0.0)
+        return float("nan") if any(math.isnan(gb) for gb in earlier) else max(earlier, default=0.0)
 
     def should_stop(self, patience: int) -> bool:
         return bool(patience) and self.bad_epochs >= patience
