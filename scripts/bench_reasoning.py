@@ -45,7 +45,7 @@ from lib.hardware import machine, native_bf16  # noqa: E402
 from lib.train.reasoning import DEFAULT_EPOCHS, TASK_DEFAULTS, VAL_SHARE  # noqa: E402
 from scripts.benchmark import (FULL, add_grid_flags, drop_emulated_bf16, emulates_bf16, fmt, fmt_peak,  # noqa: E402
                                grid_paths, machines_line, mean_std, measured, out_of_hours, recorded_with,
-                               resumed_wall, rewrite_block, short_commits, versus, where)
+                               resumed_wall, rewrite_block, runs_bf16, short_commits, versus, where)
 
 # The rows that run the whole LLM answer the first 150 series of each evaluation split: with all 30
 # layers in bfloat16 a question takes about half a second (the TSLM's seed-1 cell: 278 s for 600),
@@ -519,6 +519,24 @@ def commits(records: list[dict], hours: bool = False) -> str:
         f"; timed on {machines_line(records, hours)}"
 
 
+def not_run(records: list[dict], grid: Grid = MAIN) -> str:
+    """The grid's cells without a record, in run order, as lines of a list: one for the rows that run
+    the LLM in bfloat16 (a CPU that computes it natively runs them), one for the rest."""
+    done = {(r["row"], r["seed"]) for r in records}
+    left: dict[bool, dict[str, list[int]]] = {True: {}, False: {}}
+    for row, seed in cells(None, None, grid):
+        if (row, seed) not in done:
+            left[runs_bf16(flags(row, seed, Path(), Path(), grid))].setdefault(row, []).append(seed)
+    n = sum(len(s) for rows in left.values() for s in rows.values())
+    if not n:
+        return f"Every cell of {grid.title} is run."
+    named = lambda rows: "; ".join(f'"{row}" seed{"s" * (len(s) > 1)} {", ".join(map(str, s))}'
+                                   for row, s in rows.items())
+    kinds = {True: "with the LLM in bfloat16 (they run on a CPU that computes it natively)", False: "the others"}
+    return "\n".join([f"Not run yet ({n} cell{'s' * (n != 1)}):", "",
+                      *(f"- {kinds[bf16]}: {named(rows)}" for bf16, rows in left.items() if rows)])
+
+
 def write_report(out: Path, doc: Path) -> None:
     records, explained, probes = load(out), load(out, "explain__"), load(out, "probe__")
     native = with_native_bf16(probes)
@@ -533,7 +551,8 @@ def write_report(out: Path, doc: Path) -> None:
     rewrite_block(doc, "reasoning-grid", "\n".join([
         f"`python scripts/bench_reasoning.py --report_only` wrote these tables from the cells in "
         f"`{where(out)}` ({len(records)} of the grid's {len(cells(None, None))} cells, code at "
-        f"{commits(records, hours=True)}).", "", "### In distribution (test split)", "", table(records, "test"), "",
+        f"{commits(records, hours=True)}).", "", not_run(records), "", "### In distribution (test split)", "",
+        table(records, "test"), "",
         "### Held out: larger magnitudes, longer segments, other backgrounds", "", table(records, "heldout"), "",
         "### The TSLM against each row", "",
         "\n".join(f"- {line}" for line in comparisons(records)) or "(no cells of the TSLM yet)"]))

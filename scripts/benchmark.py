@@ -351,11 +351,16 @@ def fmt_peak(recs: list[dict]) -> str:
     return text if all(whole for _, whole in peaks) else "≥ " + text
 
 
+def runs_bf16(flags: list[str]) -> bool:
+    """Whether these flags run the LLM in bfloat16. The last --llm_dtype counts, as argparse reads it."""
+    dtypes = [flags[i + 1] for i, f in enumerate(flags[:-1]) if f == "--llm_dtype"]
+    return bool(dtypes) and dtypes[-1] == "bfloat16"
+
+
 def emulates_bf16(flags: list[str]) -> bool:
     """Whether these flags run the LLM in bfloat16 on a machine that emulates it, where one cell
-    would take hours and its pace say nothing. The last --llm_dtype counts, as argparse reads it."""
-    dtypes = [flags[i + 1] for i, f in enumerate(flags[:-1]) if f == "--llm_dtype"]
-    return bool(dtypes) and dtypes[-1] == "bfloat16" and not native_bf16()
+    would take hours and its pace say nothing."""
+    return runs_bf16(flags) and not native_bf16()
 
 
 def drop_emulated_bf16(todo: list, flags_of) -> list:

@@ -63,6 +63,20 @@ def test_the_tables_average_seeds(tmp_path):
     assert f"(2 of the grid's {cells} cells, code at abc1234; timed on a machine not recorded (2 cells, 0.0 h))" in text
 
 
+def test_the_cells_not_run_are_listed_by_row_with_the_bf16_rows_apart():
+    every = br.cells(None, None)
+    done = [{"row": row, "seed": seed} for row, seed in every if (row, seed) not in
+            {("majority", 3), (br.FLOAT32_TSLM, 2), (br.FLOAT32_TSLM, 3), (br.EXPLAINER, 3)}]
+    text = br.not_run(done)
+    assert text.startswith("Not run yet (4 cells):")
+    bf16 = next(l for l in text.splitlines() if "bfloat16" in l)
+    other = next(l for l in text.splitlines() if l.startswith("- the others"))
+    assert f'"{br.EXPLAINER}" seed 3' in bf16 and "majority" not in bf16   # the model runs in bfloat16
+    assert other.endswith(f'"majority" seed 3; "{br.FLOAT32_TSLM}" seeds 2, 3')   # in run order
+    assert br.not_run([{"row": r, "seed": s} for r, s in every]) == "Every cell of the grid is run."
+    assert "bfloat16" not in br.not_run([], br.EASY)   # the easy task runs its LLM in float32
+
+
 def test_the_explain_table_averages_reasoner_seeds_and_keeps_explain_cells_out_of_the_grid(tmp_path):
     words = lambda acc: {"alarms": 10, "on_anomaly": 8, "kind_accuracy": acc, "named_hit": 0.25, "top1_hit": 0.5,
                          "topk_contains": 0.75, "false_alarms_said_none": 0.0,
