@@ -236,7 +236,9 @@ class Config:
     seed: int = field(default=666, metadata={"scope": "training", "help": "random seed"})
     device: str = field(default="auto", metadata={"scope": "run", "choices": ('auto', 'cpu', 'cuda'), "help": "auto | cpu | cuda"})
     threads: int = field(default=0, metadata={"scope": "run", "help": "torch CPU threads (0 = torch default)"})
-    resume: bool = field(default=False, metadata={"scope": "budget", "help": "continue an interrupted run from its last epoch"})
+    resume: bool = field(default=False, metadata={"scope": "budget", "help": "continue an interrupted run from its last saved state"})
+    save_every_min: float = field(default=10.0, metadata={"scope": "run", "help": "forecast.py, reason.py: minutes between saves "
+                                  "of the training state within an epoch, for --resume (0: at each epoch's end only)"})
     expe_dir: str = field(default="expe", metadata={"scope": "run", "help": "output folder: pth/, log/, results/"})
 
     # ---- scoring ---------------------------------------------------------

@@ -241,7 +241,7 @@ def make_data(data: Path, data_root: str, log: Path, extra: Sequence[str] = ()) 
 
 
 def train_cell(row: str, seed: int, data: Path, expe: Path, grid: Grid = MAIN) -> dict:
-    """Run (or resume, from its last finished epoch) one cell's `reason.py train`; its record."""
+    """Run (or resume, from its last saved state) one cell's `reason.py train`; its record."""
     cell_flags = flags(row, seed, data, expe, grid)
     folder = ROOT / expe / grid.stem(row, seed)
     wall, peak_gb = measured([sys.executable, "reason.py", "train", *cell_flags, "--resume", "True"],

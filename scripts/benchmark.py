@@ -648,8 +648,10 @@ def compare_tables(then: dict, now: dict) -> list[str]:
 
 def short_commits(records: list[dict]) -> list[str]:
     """The commits the records' code ran at, short and sorted: each result's, and each of its
-    recorded epochs' (a resumed cell's earlier processes may have run other code)."""
-    epochs = lambda r: [h.get("git_commit") for h in r.get("training", {}).get("history", [])]
+    recorded epochs' with those of the processes that began an epoch another finished (a resumed
+    cell's earlier processes may have run other code)."""
+    epochs = lambda r: [c for h in r.get("training", {}).get("history", [])
+                        for c in (h.get("git_commit"), *h.get("before_resume", {}).get("git_commits", ()))]
     return sorted({c[:7] for r in records for c in (r["git_commit"], *epochs(r)) if c})
 
 

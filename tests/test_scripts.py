@@ -223,6 +223,9 @@ def test_short_commits_name_the_code_of_every_process_a_resumed_cell_ran_in():
 
     resumed = {"git_commit": "bbbbbbb222", "training": {"history": [{"git_commit": "aaaaaaa111"}, {}]}}
     assert short_commits([resumed, {"git_commit": "bbbbbbb333"}]) == ["aaaaaaa", "bbbbbbb"]
+    # an epoch begun by one process and finished by another names the earlier one's commit too
+    resumed["training"]["history"][1] = {"git_commit": "bbbbbbb222", "before_resume": {"git_commits": ["ccccccc444"]}}
+    assert short_commits([resumed]) == ["aaaaaaa", "bbbbbbb", "ccccccc"]
 
 
 def test_compare_names_the_quality_metrics_that_differ_and_ignores_timing(tmp_path):

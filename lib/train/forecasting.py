@@ -3,8 +3,9 @@ model's own `loss(x, y)`, which returns the training loss and the forecast MSE),
 rate halved after each epoch (`--fc_lradj type1`), early stopping on the validation MSE with
 `--patience`, the best epoch's weights kept; MSE and MAE over every test sample.
 
-After every epoch the whole training state goes to one file, so `--resume True` continues
-an interrupted run where it stopped, with the same result as an uninterrupted one."""
+After every epoch, and within one every `--save_every_min` minutes, the whole training state goes
+to one file, so `--resume True` continues an interrupted run where it stopped, with the same
+result as an uninterrupted one."""
 from __future__ import annotations
 
 import logging
@@ -17,7 +18,6 @@ import torch.nn as nn
 from lib.data.forecasting import ForecastSplits, forecast_batches, n_windows
 from lib.errors import UserError
 from lib.train.epochs import BestWeights, FitResult
-from lib.utils import progress
 
 log = logging.getLogger("llm_tsad")
 
@@ -45,20 +45,25 @@ def training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[t
     return loss, loss.detach()
 
 
-def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, series: torch.Tensor, cfg, epoch: int) -> float:
-    """One pass over the training samples in a seeded order; the mean training forecast MSE."""
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, series: torch.Tensor, cfg, epoch: int,
+                keeper: BestWeights, result: FitResult) -> dict:
+    """One pass over the training samples in a seeded order (`keeper.run_epoch`: resumable within
+    the epoch); its row: the mean training forecast MSE, and the seconds."""
     model.train()
     total = n_windows(series.shape[0], cfg.seq_len, cfg.pred_len)
     order = torch.randperm(total, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
-    losses = []
-    for x, y in progress(forecast_batches(series, cfg.seq_len, cfg.pred_len, cfg.fc_batch_size, order),
-                         -(-total // cfg.fc_batch_size), f"epoch {epoch}/{cfg.epochs}"):
-        loss, mse = training_loss(model, x, y)
+
+    def step(batch: tuple[torch.Tensor, torch.Tensor]) -> float:
+        loss, mse = training_loss(model, *batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(mse.item())
-    return sum(losses) / max(len(losses), 1)
+        return mse.item()
+
+    ran = keeper.run_epoch(result, epoch, forecast_batches(series, cfg.seq_len, cfg.pred_len, cfg.fc_batch_size, order),
+                           -(-total // cfg.fc_batch_size), step)
+    losses = ran.pop("losses")
+    return {"train_mse": sum(losses) / max(len(losses), 1), **ran}
 
 
 def learning_rate(cfg, model: nn.Module) -> float:
@@ -79,17 +84,16 @@ def fit(model: nn.Module, splits: ForecastSplits, cfg, state_path: Path | None =
     keeper = BestWeights(model, opt, cfg, state_path)
     result = keeper.resume("resumable forecasting run")
     for epoch in result.epochs_to_run(cfg):
+        ran = train_epoch(model, opt, train, cfg, epoch, keeper, result)
         t0 = time.perf_counter()
-        train_mse = train_epoch(model, opt, train, cfg, epoch)
-        seconds = time.perf_counter() - t0
         val = evaluate(model, val_series, cfg)
-        val_seconds = time.perf_counter() - t0 - seconds
+        val_seconds = time.perf_counter() - t0
         if val["mse"] != val["mse"] or val["mse"] == float("inf"):
             raise UserError(f"epoch {epoch}: the validation MSE is not finite; stopped (lower --fc_lr)")
-        improved = result.record({"epoch": epoch, "train_mse": train_mse, "val_mse": val["mse"], "seconds": seconds,
+        improved = result.record({"epoch": epoch, "train_mse": ran.pop("train_mse"), "val_mse": val["mse"], **ran,
                                   "val_seconds": val_seconds}, val["mse"])
-        log.info("epoch %d: train MSE %.4f | val MSE %.4f | %.1fs%s", epoch, train_mse, val["mse"], seconds,
-                 "  * best" if improved else "")
+        log.info("epoch %d: train MSE %.4f | val MSE %.4f | %.1fs%s", epoch, result.history[-1]["train_mse"],
+                 val["mse"], ran["seconds"], "  * best" if improved else "")
         if cfg.fc_lradj == "type1":   # as Autoformer's adjust_learning_rate: epochs 1 and 2 at the full rate
             for group in opt.param_groups:
                 group["lr"] = cfg.fc_lr * 0.5 ** (epoch - 1)

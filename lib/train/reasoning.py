@@ -22,7 +22,6 @@ from transformers import get_linear_schedule_with_warmup
 
 from lib.data.reasoning import Example, Sample, batches, samples_of, series_order
 from lib.train.epochs import BestWeights, FitResult
-from lib.utils import progress
 
 log = logging.getLogger("llm_tsad")
 VAL_SHARE = 0.1
@@ -110,28 +109,30 @@ def fit(model: nn.Module, examples: list[Example], cfg, state_path: Path | None 
     result = keeper.resume("resumable reasoning run")
     per_epoch = -(-len(train) // cfg.rs_batch_size)
     total = cfg.epochs * per_epoch
-    # the schedule is a function of the step: a resumed run picks it up where its last epoch ended
-    sched = get_linear_schedule_with_warmup(opt, int(cfg.rs_warmup * total), total,
-                                            last_epoch=len(result.history) * per_epoch - 1)
+    # the schedule is a function of the step: a resumed run picks it up where its last save left it
+    steps_done = len(result.history) * per_epoch + len(result.partial["losses"] if result.partial else ())
+    sched = get_linear_schedule_with_warmup(opt, int(cfg.rs_warmup * total), total, last_epoch=steps_done - 1)
+
+    def step(batch: list[Sample]) -> float:
+        loss = batch_loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.rs_grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.rs_grad_clip)
+        opt.step()
+        sched.step()
+        return loss.item()
+
     for epoch in result.epochs_to_run(cfg):
         model.train()
         order = series_order(train, cfg.seed * 7919 + epoch)
-        t0, losses = time.perf_counter(), []
-        for batch in progress(batches(train, cfg.rs_batch_size, order), per_epoch, f"epoch {epoch}/{cfg.epochs}"):
-            loss = batch_loss(model, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.rs_grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.rs_grad_clip)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-        seconds, t0 = time.perf_counter() - t0, time.perf_counter()
+        ran = keeper.run_epoch(result, epoch, batches(train, cfg.rs_batch_size, order), per_epoch, step)
+        t0 = time.perf_counter()
         val_loss = mean_loss(model, val, cfg.rs_batch_size)
         extra = on_epoch(model, val_examples) if on_epoch else {}
-        improved = result.record({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
-                                  "seconds": seconds, "val_seconds": time.perf_counter() - t0, **extra}, val_loss)
+        improved = result.record({"epoch": epoch, "train_loss": float(np.mean(ran.pop("losses"))), "val_loss": val_loss,
+                                  **ran, "val_seconds": time.perf_counter() - t0, **extra}, val_loss)
         log.info("epoch %d: train loss %.4f | val loss %.4f | %.1fs%s", epoch, result.history[-1]["train_loss"],
-                 val_loss, seconds, "  * best" if improved else "")
+                 val_loss, ran["seconds"], "  * best" if improved else "")
         keeper.after_epoch(result, improved)
     return keeper.restore(), result

@@ -25,7 +25,7 @@ def test_test_py_may_change_no_learned_setting():
 
 
 def test_a_resumed_run_may_change_only_its_budget_and_where_it_runs():
-    assert resumable_fields() == {"epochs", "patience", "resume", "data_root", "device", "threads",
+    assert resumable_fields() == {"epochs", "patience", "resume", "save_every_min", "data_root", "device", "threads",
                                   "eval_batch_size", "expe_dir"}
     assert resumable_fields() <= rescorable_fields() and set(RESCORABLE_SCOPES) >= {"budget", "run"}
 

@@ -150,3 +150,34 @@ def test_a_state_file_of_the_first_format_still_resumes(tmp_path):
                             "best": model.state_dict(), "bad": 1, "rng": torch.get_rng_state()}, tmp_path / "s.pth")
     result = BestWeights(model, opt, cfg, tmp_path / "s.pth").resume("run")
     assert (result.best_val, result.bad_epochs, len(result.history)) == (0.5, 1, 2)
+
+
+def test_a_fit_stopped_within_an_epoch_resumes_after_its_last_saved_batch(tmp_path, monkeypatch):
+    import lib.train.forecasting as tf
+    write_generic(tmp_path / "data")
+    cfg = Config(data="generic", data_root=str(tmp_path / "data"), seq_len=24, pred_len=12, epochs=2, patience=0,
+                 forecaster="patchtst", fc_d_model=16, fc_d_ff=32, fc_batch_size=64, save_every_min=1e-9)
+    splits = forecast_splits(cfg)
+
+    def run(c, path=None):
+        torch.manual_seed(0)
+        return fit(build_forecaster(c), splits, c, path)
+
+    whole, straight = run(cfg)
+    calls, real_loss = [], tf.training_loss
+
+    def stops(model, x, y):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_loss(model, x, y)
+
+    monkeypatch.setattr(tf, "training_loss", stops)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, tmp_path / "s.pth")
+    monkeypatch.setattr(tf, "training_loss", real_loss)
+    resumed, again = run(cfg.replace(resume=True), tmp_path / "s.pth")
+    torch.testing.assert_close(resumed.state_dict(), whole.state_dict())
+    assert [h["val_mse"] for h in again.history] == [h["val_mse"] for h in straight.history]
+    assert again.history[0]["before_resume"]["batches"] == 2 and again.resumed_epochs == 0
+    assert again.earlier_seconds() == again.history[0]["before_resume"]["seconds"] > 0

@@ -247,3 +247,49 @@ def test_training_follows_opentslm_s_schedule_and_resumes_on_it(tmp_path, monkey
     resumed = trained(tmp_path / "state.pth", resume=True)
     for key in plain:
         torch.testing.assert_close(resumed[key], plain[key], msg=key)
+
+
+def test_a_run_stopped_within_an_epoch_resumes_from_its_last_save_and_ends_as_one_never_stopped(tmp_path, monkeypatch):
+    """With a save after every batch (`--save_every_min` tiny), a run stopped at the fifth batch of
+    its second epoch resumes after the fourth: same weights, same losses, and the epoch's row says
+    what the first process ran of it."""
+    import torch
+
+    import lib.train.reasoning as tr
+    from lib.config import Config
+    from model.reasoner import EncoderClassifier, label_sets
+
+    cfg = Config(rs_enc_dim=16, rs_enc_heads=2, rs_enc_layers=1, rs_enc_ff=32, epochs=2, patience=0, seed=3,
+                 save_every_min=1e-9)   # dropout 0.3: the resumed run must restore torch's random state
+    examples = make_examples(20, "train", seed=2, T=48, N=2)   # 9 training steps an epoch
+
+    def trained(state=None, resume=False):
+        torch.manual_seed(0)
+        return tr.fit(EncoderClassifier(cfg.replace(resume=resume), label_sets(2), 2), examples,
+                      cfg.replace(resume=resume), state)
+
+    plain, straight = trained()
+    calls, real_loss = [], tr.batch_loss
+
+    def stops_in_epoch_two(model, batch):
+        calls.append(1)
+        if len(calls) == 9 + 1 + 5:   # 9 training and 1 validation batches, then the fifth of epoch 2
+            raise KeyboardInterrupt
+        return real_loss(model, batch)
+
+    monkeypatch.setattr(tr, "batch_loss", stops_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        trained(tmp_path / "state.pth")
+    monkeypatch.setattr(tr, "batch_loss", real_loss)
+    resumed, again = trained(tmp_path / "state.pth", resume=True)
+    for key, value in plain.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, msg=key)
+    for field in ("train_loss", "val_loss"):
+        assert [h[field] for h in again.history] == [h[field] for h in straight.history]
+    before = again.history[1]["before_resume"]
+    assert before["batches"] == 4 and before["peak_gb"] > 0 and before["git_commits"]
+    assert "before_resume" not in straight.history[1] and again.partial is None
+    # the resumed run's time adds epoch 1 and the four batches the first process ran of epoch 2
+    assert again.resumed_epochs == 1 and again.earlier_seconds() == pytest.approx(
+        again.epoch_seconds(1) + before["seconds"])
+    assert again.history[1]["seconds"] > before["seconds"] > 0
