@@ -38,3 +38,20 @@ def tiny_config(tmp_path: Path, **changes) -> Config:
 @pytest.fixture
 def tiny_cfg(tmp_path: Path) -> Config:
     return tiny_config(tmp_path)
+
+
+def stopped_at_call(monkeypatch, module, name: str, at: int, run) -> None:
+    """`run()` with `module.name` raising KeyboardInterrupt at its `at`-th call, as a killed process
+    stops; `module.name` is itself again afterwards."""
+    real, calls = getattr(module, name), []
+
+    def stopping(*args):
+        calls.append(1)
+        if len(calls) == at:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(module, name, stopping)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.setattr(module, name, real)

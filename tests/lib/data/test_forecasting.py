@@ -18,7 +18,7 @@ from lib.train import checkpoint
 from lib.train.forecasting import evaluate, fit
 from model.forecasters import DLinear, moving_average
 from model.registry import build_forecaster
-from tests.conftest import REPO
+from tests.conftest import REPO, stopped_at_call
 
 
 def test_ett_borders_are_the_standard_ones():
@@ -164,18 +164,7 @@ def test_a_fit_stopped_within_an_epoch_resumes_after_its_last_saved_batch(tmp_pa
         return fit(build_forecaster(c), splits, c, path)
 
     whole, straight = run(cfg)
-    calls, real_loss = [], tf.training_loss
-
-    def stops(model, x, y):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_loss(model, x, y)
-
-    monkeypatch.setattr(tf, "training_loss", stops)
-    with pytest.raises(KeyboardInterrupt):
-        run(cfg, tmp_path / "s.pth")
-    monkeypatch.setattr(tf, "training_loss", real_loss)
+    stopped_at_call(monkeypatch, tf, "training_loss", 3, lambda: run(cfg, tmp_path / "s.pth"))
     resumed, again = run(cfg.replace(resume=True), tmp_path / "s.pth")
     torch.testing.assert_close(resumed.state_dict(), whole.state_dict())
     assert [h["val_mse"] for h in again.history] == [h["val_mse"] for h in straight.history]

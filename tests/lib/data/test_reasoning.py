@@ -11,6 +11,7 @@ import pytest
 from lib.data.reasoning import (KINDS, REGIONS, Example, inject, make_examples, read_examples, samples_of, series_order,
                                 standardised, synthetic_background, write_examples)
 from lib.errors import UserError
+from tests.conftest import stopped_at_call
 from tests.test_cli import cli
 
 
@@ -232,18 +233,8 @@ def test_training_follows_opentslm_s_schedule_and_resumes_on_it(tmp_path, monkey
     assert len(lrs) == 18 and lrs[0] == 0.0 and max(lrs) == lrs[4] == cfg.rs_lr   # 4 warm-up steps
     assert all(a > b for a, b in zip(lrs[4:], lrs[5:])) and lrs[-1] == pytest.approx(cfg.rs_lr / 14)
 
-    calls, real_loss = [], tr.batch_loss
-
-    def stops_in_epoch_two(model, batch):
-        calls.append(1)
-        if len(calls) == 9 + 1 + 3:   # 9 training and 1 validation batches, then 3 into epoch 2
-            raise KeyboardInterrupt
-        return real_loss(model, batch)
-
-    monkeypatch.setattr(tr, "batch_loss", stops_in_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        trained(tmp_path / "state.pth")
-    monkeypatch.setattr(tr, "batch_loss", real_loss)
+    # 9 training and 1 validation batches, then 3 into epoch 2
+    stopped_at_call(monkeypatch, tr, "batch_loss", 9 + 1 + 3, lambda: trained(tmp_path / "state.pth"))
     resumed = trained(tmp_path / "state.pth", resume=True)
     for key in plain:
         torch.testing.assert_close(resumed[key], plain[key], msg=key)
@@ -269,18 +260,8 @@ def test_a_run_stopped_within_an_epoch_resumes_from_its_last_save_and_ends_as_on
                       cfg.replace(resume=resume), state)
 
     plain, straight = trained()
-    calls, real_loss = [], tr.batch_loss
-
-    def stops_in_epoch_two(model, batch):
-        calls.append(1)
-        if len(calls) == 9 + 1 + 5:   # 9 training and 1 validation batches, then the fifth of epoch 2
-            raise KeyboardInterrupt
-        return real_loss(model, batch)
-
-    monkeypatch.setattr(tr, "batch_loss", stops_in_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        trained(tmp_path / "state.pth")
-    monkeypatch.setattr(tr, "batch_loss", real_loss)
+    # 9 training and 1 validation batches, then the fifth of epoch 2
+    stopped_at_call(monkeypatch, tr, "batch_loss", 9 + 1 + 5, lambda: trained(tmp_path / "state.pth"))
     resumed, again = trained(tmp_path / "state.pth", resume=True)
     for key, value in plain.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, msg=key)
