@@ -120,8 +120,8 @@ class BestWeights:
         Returns {"losses", "seconds": of every process, "before_resume" where the epoch was resumed
         within: what the processes before ran of it}."""
         before = result.partial if result.partial and result.partial["epoch"] == epoch else None
-        losses = list(before["losses"]) if before else []
-        earlier = before["seconds"] if before else 0.0
+        so_far = before or {"losses": [], "seconds": 0.0, "peak_gb": 0.0, "git_commits": []}
+        losses = list(so_far["losses"])
         if before:
             log.info("epoch %d: resumed after batch %d of %d", epoch, len(losses), total)
         every, t0 = self.cfg.save_every_min * 60, time.perf_counter()
@@ -131,17 +131,16 @@ class BestWeights:
             losses.append(step(batch))
             now = time.perf_counter()
             if every and now - last >= every and len(losses) < total:
-                result.partial = {"epoch": epoch, "losses": list(losses), "seconds": earlier + now - t0,
-                                  "peak_gb": max(before["peak_gb"] if before else 0.0, peak_memory_mb() / 1024),
-                                  "git_commits": sorted({*(before["git_commits"] if before else ()),
-                                                         checkpoint.git_commit()})}
+                result.partial = {"epoch": epoch, "losses": list(losses), "seconds": so_far["seconds"] + now - t0,
+                                  "peak_gb": max(so_far["peak_gb"], peak_memory_mb() / 1024),
+                                  "git_commits": sorted({*so_far["git_commits"], checkpoint.git_commit()})}
                 self.save(result)
                 last = now
         result.partial = None
-        row: dict[str, Any] = {"losses": losses, "seconds": earlier + time.perf_counter() - t0}
+        row: dict[str, Any] = {"losses": losses, "seconds": so_far["seconds"] + time.perf_counter() - t0}
         if before:
-            row["before_resume"] = {"batches": len(before["losses"]), **{k: before[k] for k in
-                                                                         ("seconds", "peak_gb", "git_commits")}}
+            row["before_resume"] = {"batches": len(before["losses"]),
+                                    **{k: before[k] for k in ("seconds", "peak_gb", "git_commits")}}
         return row
 
     def restore(self) -> nn.Module:
