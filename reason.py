@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lib.config import Config, add_config_flags, overrides_from_args
+from lib.config import Config, add_config_flags, overrides_from_args, scope_of
 from lib.data.reasoning import REGIONS, kinds_drawn, make_examples, read_examples, samples_of, write_examples
 from lib.errors import UserError, cli_main
 from lib.hardware import peak_memory_mb
@@ -43,7 +43,7 @@ from lib.metrics.reasoning import parse_label
 from lib.score.reasoning import answer, grounding_checks, scores
 from lib.train import checkpoint
 from lib.train.reasoning import TASK_DEFAULTS, fit, start_encoder_from
-from lib.utils import seed_everything, set_threads_and_quiet, setup_logging
+from lib.utils import pick_device, seed_everything, set_threads_and_quiet, setup_logging
 from model.registry import build_reasoner, check_reasoner
 
 COMMANDS = ("make-data", "train", "eval", "ask")
@@ -120,7 +120,7 @@ def train(cfg: Config) -> None:
         log = setup_logging(root / "log" / "reasoning" / f"{name}.log")
         seed_everything(cfg.seed)
         examples = read_split(cfg, "train")
-        model = build_reasoner(cfg, examples[0].series.shape[1])
+        model = on_device(build_reasoner(cfg, examples[0].series.shape[1]), cfg)
         if cfg.rs_encoder_from:
             start_encoder_from(model, cfg)
         t0 = time.perf_counter()
@@ -130,8 +130,8 @@ def train(cfg: Config) -> None:
         else:
             counts = {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
                       "total": sum(p.numel() for p in model.parameters())}
-            log.info("%s: %d training series; %d of %d parameters trainable", name, len(examples),
-                     counts["trainable"], counts["total"])
+            log.info("%s: %d training series; %d of %d parameters trainable; on %s", name, len(examples),
+                     counts["trainable"], counts["total"], model_device(model))
             model, fitted = fit(model, examples, cfg, root / "pth" / f"reason_{name}_last.pth",
                                 on_epoch=lambda m, val: curve_point(m, val, cfg))
             path = root / "pth" / f"reason_{name}.pth"
@@ -148,7 +148,8 @@ def train(cfg: Config) -> None:
                                "resumed_after_epoch": fitted.resumed_epochs if fitted else 0,
                                "parameters": counts},
                   "scores": score_splits(model, cfg),
-                  "peak_memory_mb": peak_memory_mb()}
+                  "device": str(model_device(model)), "peak_memory_mb": peak_memory_mb(),
+                  **gpu_peak(model_device(model))}
         write_json(result, root / "results" / "reasoning" / f"{name}.json")
         log.info("results: %s", root / "results" / "reasoning" / f"{name}.json")
 
@@ -162,7 +163,24 @@ def load_reasoner(path: str, overrides: dict) -> tuple[torch.nn.Module, Config]:
     cfg = Config(**{**ck["config"], **overrides, "rs_channels": ck["n_channels"]})
     model = build_reasoner(cfg, ck["n_channels"])
     model.load_state_dict(ck["model"])
-    return model.eval(), cfg
+    return on_device(model, cfg).eval(), cfg
+
+
+def on_device(model, cfg: Config):
+    """The neural reasoners moved to `--device` (auto: CUDA where torch sees it); the classical
+    controls stay as they are."""
+    return model.to(pick_device(cfg.device)) if isinstance(model, torch.nn.Module) else model
+
+
+def gpu_peak(device: torch.device) -> dict[str, float]:
+    """The peak of the GPU memory that torch allocated, where the run was on one."""
+    return {"peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20} if device.type == "cuda" else {}
+
+
+def model_device(model) -> torch.device:
+    """Where `model` computes: its parameters' device, the CPU for the classical controls."""
+    params = model.parameters() if isinstance(model, torch.nn.Module) else iter(())
+    return next(params, torch.empty(0)).device
 
 
 def read_series(path: str) -> np.ndarray:
@@ -180,6 +198,12 @@ def read_series(path: str) -> np.ndarray:
     if values.ndim != 2 or values.shape[0] < 8 or not np.isfinite(values).all():
         raise UserError(f"{path}: need at least 8 rows of finite numbers, got shape {values.shape}")
     return values
+
+
+def rescoring_overrides(overrides: dict, also: tuple[str, ...] = ()) -> dict:
+    """The flags of `eval` and `ask` that apply over the checkpoint's config: where and how to run
+    (the fields of scope "run": `--device`, `--threads`, `--expe_dir`, ...) and `also`."""
+    return {k: v for k, v in overrides.items() if scope_of(k) == "run" or k in also}
 
 
 def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
@@ -218,11 +242,11 @@ def main() -> None:
     elif command == "train":
         train(cfg)
     elif command == "eval":
-        model, cfg = load_reasoner(args.checkpoint, {k: v for k, v in args.overrides.items() if k in ("rs_data", "rs_eval_series")})
+        model, cfg = load_reasoner(args.checkpoint, rescoring_overrides(args.overrides, ("rs_data", "rs_eval_series")))
         write_json({"checkpoint": args.checkpoint, "scores": score_splits(model, cfg)},
                    Path(cfg.expe_dir) / "results" / "reasoning" / f"eval_{Path(args.checkpoint).stem}.json")
     else:
-        model, cfg = load_reasoner(args.checkpoint, {})
+        model, cfg = load_reasoner(args.checkpoint, rescoring_overrides(args.overrides))
         t0 = time.perf_counter()
         series = read_series(args.series)
         if cfg.rs_model == "encoder_head" and series.shape[1] != model.heads["channel"].in_features // cfg.rs_enc_dim:

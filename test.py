@@ -271,8 +271,8 @@ def reasoner_for(args) -> tuple[int, object]:
         return args.explain, None
     if args.reasoner is None:
         raise UserError("--explain text needs --reasoner CHECKPOINT (from python reason.py train)")
-    from reason import load_reasoner
-    model, rcfg = load_reasoner(str(args.reasoner), {})
+    from reason import load_reasoner, rescoring_overrides
+    model, rcfg = load_reasoner(str(args.reasoner), rescoring_overrides(overrides_from_args(args)))
     if not hasattr(model, "generate"):
         raise UserError(f"--reasoner {args.reasoner}: a {rcfg.rs_model} checkpoint cannot explain in words; "
                         "use a tslm one")

@@ -39,12 +39,14 @@ def native_bf16() -> bool:
 
 
 def machine() -> str:
-    """This CPU in a few words: its model, cores, widest vector unit and bf16 support."""
+    """This machine in a few words: its CPU's model, cores, widest vector unit and bf16 support,
+    then the GPU where torch sees one (the runs use it unless told `--device cpu`)."""
     flags = cpu_flags()
     vector = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "no avx2"
     bf16 = " with bf16" if flags & BF16_FLAGS else ""
     name = cpu_info().get("model name") or platform.processor() or "unknown CPU"
-    return f"{name}, {os.cpu_count()} cores, {vector}{bf16}"
+    gpu = f"; GPU: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{name}, {os.cpu_count()} cores, {vector}{bf16}{gpu}"
 
 
 def peak_memory_mb() -> float:

@@ -111,19 +111,25 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
     def dtype(self) -> torch.dtype:
         return word_embeddings(self.llm).dtype
 
+    @property
+    def device(self) -> torch.device:
+        return word_embeddings(self.llm).device
+
+    def ids(self, text: str) -> torch.Tensor:
+        return torch.tensor(self.tokenizer.encode(text), dtype=torch.long, device=self.device)
+
     def text(self, text: str) -> torch.Tensor:
-        ids = torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
-        return self.llm.get_input_embeddings()(ids)
+        return self.llm.get_input_embeddings()(self.ids(text))
 
     def series_part(self, series: np.ndarray) -> torch.Tensor:
         """The prompt before the question `[S, d_llm]`: the pre-prompt, then per channel its
         caption and series tokens (or, as the control, its values as text)."""
-        x = torch.as_tensor(series, dtype=torch.float32)
+        x = torch.as_tensor(series, dtype=torch.float32, device=self.device)
         channels, mean, std = normalised_channels(x, self.encoder.patch)
         tokens = None if self.series_as_text else self.projector(self.encoder(channels)).to(self.dtype)  # [N, P, d_llm]
         parts = [self.text(self.turn[0] + PRE_PROMPT.format(n=x.shape[1]))]
-        for i in range(x.shape[1]):
-            caption = CAPTION.format(i=i, mean=float(mean[i]), std=float(std[i]))
+        for i, (m, s) in enumerate(zip(mean.tolist(), std.tolist())):
+            caption = CAPTION.format(i=i, mean=m, std=s)
             if self.series_as_text:   # the control: numbers in text, one decimal, no encoder
                 parts.append(self.text(caption + " " + " ".join(f"{v:.1f}" for v in channels[i, : x.shape[0]].tolist())))
             else:
@@ -148,7 +154,7 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
         column. Returns (output, mask `[B, S]`, the next positions `[B]`)."""
         every = list(range(len(series)))
         firsts, rows = shared_rows(series) if self.share_series else (every, every)
-        idx = torch.tensor(rows)                                                               # [B]
+        idx = torch.tensor(rows, device=self.device)                                           # [B]
         heads, head_mask = left_padded([self.series_part(series[r]) for r in firsts])          # [U, Sh, d]
         out = self.llm(inputs_embeds=heads, attention_mask=head_mask, position_ids=positions(head_mask),
                        past_key_values=DynamicCache(), use_cache=True)
@@ -163,7 +169,7 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
 
     def loss(self, series: list[np.ndarray], questions: list[str], answers: list[str]) -> torch.Tensor:
         """Mean cross-entropy of the answer tokens (each answer followed by END) given the prompts."""
-        answer_ids = [torch.tensor(self.tokenizer.encode(a + END), dtype=torch.long) for a in answers]
+        answer_ids = [self.ids(a + END) for a in answers]
         tails = [torch.cat([self.question_part(q), self.llm.get_input_embeddings()(ids)])
                  for q, ids in zip(questions, answer_ids)]
         hidden = self.run(series, tails)[0].last_hidden_state
@@ -186,18 +192,18 @@ class TimeSeriesLM(TrainableLLMWeightsOnly, nn.Module):
         out, mask, next_pos = self.prefill(series, questions)
         B = len(questions)
         answers: list[list[int]] = [[] for _ in range(B)]
-        done = torch.zeros(B, dtype=torch.bool)
+        done = [False] * B
         for _ in range(max_new_tokens):
             token = self.logits(out.last_hidden_state[:, -1]).argmax(dim=-1)      # [B]
-            for r in range(B):
+            for r, t in enumerate(token.tolist()):   # one copy to the host a step, not one a row
                 if not done[r]:
-                    if int(token[r]) in (self.end_id, self.turn_end_id):
+                    if t in (self.end_id, self.turn_end_id):
                         done[r] = True
                     else:
-                        answers[r].append(int(token[r]))
-            if bool(done.all()):
+                        answers[r].append(t)
+            if all(done):
                 break
-            mask = torch.cat([mask, torch.ones(B, 1, dtype=mask.dtype)], dim=1)
+            mask = torch.cat([mask, mask.new_ones(B, 1)], dim=1)
             out = self.llm(inputs_embeds=self.llm.get_input_embeddings()(token[:, None]), attention_mask=mask,
                            position_ids=next_pos[:, None], past_key_values=out.past_key_values, use_cache=True)
             next_pos = next_pos + 1
@@ -217,8 +223,9 @@ class EncoderClassifier(nn.Module):
 
     def features(self, series: list[np.ndarray]) -> torch.Tensor:
         """`B` series `[T, N]` -> `[B, N*d]`: every channel of every series in one encoder call."""
-        channels = torch.cat([normalised_channels(torch.as_tensor(s, dtype=torch.float32), self.encoder.patch)[0]
-                              for s in series])                                          # [B*N, T']
+        device = self.encoder.positions.device
+        channels = torch.cat([normalised_channels(torch.as_tensor(s, dtype=torch.float32, device=device),
+                                                  self.encoder.patch)[0] for s in series])  # [B*N, T']
         return self.encoder(channels).mean(dim=1).reshape(len(series), -1)
 
     def forward(self, series: list[np.ndarray], qtype: str) -> torch.Tensor:
@@ -249,7 +256,7 @@ def left_padded(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Sequences `[S_i, d]` -> `[B, S_max, d]` padded with zeros on the left, and their mask."""
     S = max(r.shape[0] for r in rows)
     embeds = torch.stack([F.pad(r, (0, 0, S - r.shape[0], 0)) for r in rows])
-    mask = torch.stack([torch.arange(S) >= S - r.shape[0] for r in rows]).long()
+    mask = torch.stack([torch.arange(S, device=r.device) >= S - r.shape[0] for r in rows]).long()
     return embeds, mask
 
 

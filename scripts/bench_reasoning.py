@@ -250,6 +250,7 @@ def train_cell(row: str, seed: int, data: Path, expe: Path, grid: Grid = MAIN) -
     res = json.loads(result.read_text())
     return {"row": row, "seed": seed, "flags": cell_flags, "wall_seconds": resumed_wall(wall, res["training"]),
             "peak_gb": peak_gb, "git_commit": res["git_commit"], "machine": machine(),
+            **({"peak_gpu_gb": res["peak_gpu_mb"] / 1024} if "peak_gpu_mb" in res else {}),
             "training": res["training"], "scores": res["scores"]}
 
 

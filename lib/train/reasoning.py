@@ -69,7 +69,7 @@ def start_encoder_from(model: nn.Module, cfg) -> None:
 def batch_loss(model: nn.Module, batch: list[Sample]) -> torch.Tensor:
     if hasattr(model, "heads"):   # encoder_head: cross-entropy of each question over its type's labels
         logits = model.label_logits([s.series for s in batch], [s.qtype for s in batch])
-        return sum(F.cross_entropy(z, torch.tensor(model.label_sets[s.qtype].index(s.label)))
+        return sum(F.cross_entropy(z, torch.tensor(model.label_sets[s.qtype].index(s.label), device=z.device))
                    for z, s in zip(logits, batch)) / len(batch)
     return model.loss([s.series for s in batch], [s.question for s in batch], [s.answer for s in batch])
 

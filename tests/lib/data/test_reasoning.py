@@ -144,6 +144,20 @@ def test_reason_py_trains_evaluates_and_answers_on_tiny_models(tiny_reasoner, tm
     assert state.returncode == 2 and "not a trained reasoner" in state.stderr and "Traceback" not in state.stderr
 
 
+def test_reason_py_runs_on_the_device_asked_for_and_records_it(tiny_reasoner, tmp_path):
+    import torch
+    data, expe, ck = tiny_reasoner
+    out = json.loads((Path(expe) / "results" / "reasoning" / "tslm_L1_tiny_seed666.json").read_text())
+    assert out["device"] == "cpu" and "peak_gpu_mb" not in out
+    # eval and ask take the run's flags over the checkpoint's config
+    done = cli("reason.py", "eval", "--checkpoint", ck, "--device", "cpu", "--expe_dir", str(tmp_path))
+    assert done.returncode == 0 and (tmp_path / "results" / "reasoning" / f"eval_{Path(ck).stem}.json").is_file()
+    if not torch.cuda.is_available():
+        for command in (["eval"], ["ask", "--series", str(tmp_path / "none.csv")]):
+            refused = cli("reason.py", *command, "--checkpoint", ck, "--device", "cuda")
+            assert refused.returncode == 2 and "no CUDA device" in refused.stderr, refused.stderr[-800:]
+
+
 def test_the_tslm_starts_from_an_encoder_head_s_encoder_of_the_same_shape_else_one_line(tiny_reasoner, tmp_path):
     import torch
     data, _, tslm_ck = tiny_reasoner
