@@ -94,10 +94,9 @@ LLM_CONTROLS = ("TSLM, random-init LLM", "TSLM, first 6 LLM layers", "TSLM, LoRA
                 "TSLM, pre-LN encoder, 4 epochs",
                 "SmolLM2 reads the numbers, zero-shot (50 series a split)",
                 "SmolLM2, first 6 layers, reads the numbers, LoRA r=8")
+# one seed each, as the LLM controls: the model's three seeds run in bfloat16, on a CPU (or GPU) that
+# computes it natively
 LAST = (FLOAT32_TSLM, *FLOAT32_TWINS)
-# reason.py's default dtype (`auto`) is float32 on a CPU without native bfloat16, and the float32 TSLM
-# answers as the bfloat16 one does (seed 1 of each): its other seeds, last, give the model three seeds there
-MORE_SEEDS = (FLOAT32_TSLM,)
 SEEDS = (1, 2, 3)
 # reason.py's defaults, written out in the flags of every cell (the LLM's only where a row runs one;
 # a row's own flags come after them). The LLM runs in bfloat16 on every machine, not `auto`, so
@@ -134,15 +133,13 @@ LABEL_ROWS = {**STARTED, **{row: ROWS[row] for row in (HEAD_PRE_LN, "random fore
 @dataclass(frozen=True)
 class Grid:
     """Rows run over one task set: the grid's, or an easy task's. `one_seed`: rows run on the first
-    seed only, after the others; `last`: on the first seed, after those; `more_seeds`: rows of `last`
-    whose other seeds run after everything."""
+    seed only, after the others; `last`: on the first seed, after those."""
     rows: dict[str, list[str]]
     prefix: str                       # of its cells' files and folders, and of its task folder
     title: str                        # in messages
     tasks: tuple[str, ...] = ()       # reason.py make-data flags beyond --seed 1
     one_seed: tuple[str, ...] = ()
     last: tuple[str, ...] = ()
-    more_seeds: tuple[str, ...] = ()
     # row -> the encoder_head row whose encoder (of the same seed) it starts from
     encoder_from: dict[str, str] = field(default_factory=dict)
 
@@ -161,11 +158,9 @@ class Grid:
     def data(self, expe: Path) -> Path:
         return expe / f"{self.prefix}data"
 
-    def tier(self, row: str, seed: int) -> int:
+    def tier(self, row: str) -> int:
         """A cell's place in the run order: the model and the cheap controls (0), the rows that start from
-        another row's checkpoint (1), `one_seed` (2), `last` (3), the other seeds of `more_seeds` (4)."""
-        if row in self.more_seeds and seed != SEEDS[0]:
-            return 4
+        another row's checkpoint (1), `one_seed` (2), `last` (3)."""
         if row in self.last:
             return 3
         if row in self.one_seed:
@@ -173,7 +168,7 @@ class Grid:
         return 1 if row in self.encoder_from else 0
 
 
-MAIN = Grid(ROWS, "", "the grid", (), LLM_CONTROLS, LAST, MORE_SEEDS)
+MAIN = Grid(ROWS, "", "the grid", (), LLM_CONTROLS, LAST)
 EASY = Grid(EASY_ROWS, "easy__", "the easy task", EASY_TASKS, tuple(r for r in EASY_ROWS if EASY_ROWS[r][1] == "tslm"))
 LABELS = Grid(LABEL_ROWS, "labels__", "the easy task, labels alone", LABEL_TASKS, (STARTED_RANDOM,),
               encoder_from=dict.fromkeys(STARTED, HEAD_PRE_LN))
@@ -184,11 +179,11 @@ def cells(rows: list[str] | None, seeds: list[int] | None, grid: Grid = MAIN) ->
     """(row, seed) of `grid`: first the model and the cheap controls over every seed (seeds outermost),
     then the rows that start from another row's checkpoint over every seed, then its `one_seed` rows (the
     grid's LLM-based controls) on the first seed, then its `last` (the float32 TSLM, then the float32
-    twins of the LLM controls), then the other seeds of its `more_seeds` (the float32 TSLM's). A grid
-    stopped early has the main comparison, with seed noise."""
+    twins of the LLM controls) on the first seed. A grid stopped early has the main comparison, with
+    seed noise."""
     asked = [(row, s) for s in (seeds or SEEDS) for row in grid.rows if (not rows or row in rows)
-             and (s == SEEDS[0] or row in grid.more_seeds or row not in (*grid.one_seed, *grid.last))]
-    return sorted(asked, key=lambda cell: grid.tier(*cell))
+             and (s == SEEDS[0] or row not in (*grid.one_seed, *grid.last))]
+    return sorted(asked, key=lambda cell: grid.tier(cell[0]))
 
 
 def safe_name(text: str) -> str:

@@ -21,14 +21,14 @@ def split_scores(acc: float) -> dict:
 def test_llm_controls_run_one_seed_and_every_cell_has_its_own_folder():
     cells = br.cells(None, None)
     assert sum(r in br.LLM_CONTROLS for r, _ in cells) == len(br.LLM_CONTROLS)
-    # the float32 TSLM's seed 1, its twins, then its seeds 2 and 3: the model's three seeds without native bfloat16
-    assert cells[-len(br.LAST) - 2:] == [(row, 1) for row in br.LAST] + [(br.FLOAT32_TSLM, 2), (br.FLOAT32_TSLM, 3)]
-    assert list(br.LAST) == [br.FLOAT32_TSLM, *br.FLOAT32_TWINS] and br.MORE_SEEDS == (br.FLOAT32_TSLM,)
-    n_main = len(cells) - len(br.LLM_CONTROLS) - len(br.LAST) - 2   # the model and the cheap controls, every seed, first
+    # the float32 TSLM, then its twins, last, on one seed: the model's three seeds run in bfloat16
+    assert cells[-len(br.LAST):] == [(row, 1) for row in br.LAST]
+    assert list(br.LAST) == [br.FLOAT32_TSLM, *br.FLOAT32_TWINS]
+    n_main = len(cells) - len(br.LLM_CONTROLS) - len(br.LAST)   # the model and the cheap controls, every seed, first
     assert not any(r in br.LLM_CONTROLS for r, _ in cells[:n_main]) and [s for _, s in cells[:n_main]] == sorted(
         s for _, s in cells[:n_main])
-    assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 6 * 3 + len(br.LLM_CONTROLS) + len(br.LAST) + 2
-    assert br.cells([br.FLOAT32_TSLM], [2]) == [(br.FLOAT32_TSLM, 2)]
+    assert len({br.stem(r, s) for r, s in cells}) == len(cells) == 6 * 3 + len(br.LLM_CONTROLS) + len(br.LAST)
+    assert br.cells([br.FLOAT32_TSLM], [2]) == [] and br.cells(["majority"], [2]) == [("majority", 2)]
     for twin, row in br.FLOAT32_TWINS.items():   # the same flags, then float32
         assert row in br.LLM_CONTROLS and br.ROWS[twin] == [*br.ROWS[row], "--llm_dtype", "float32"]
     f = br.flags("majority", 2, Path("d"), Path("e"))
@@ -66,13 +66,13 @@ def test_the_tables_average_seeds(tmp_path):
 def test_the_cells_not_run_are_listed_by_row_with_the_bf16_rows_apart():
     every = br.cells(None, None)
     done = [{"row": row, "seed": seed} for row, seed in every if (row, seed) not in
-            {("majority", 3), (br.FLOAT32_TSLM, 2), (br.FLOAT32_TSLM, 3), (br.EXPLAINER, 3)}]
+            {("majority", 3), ("majority", 2), (br.FLOAT32_TSLM, 1), (br.EXPLAINER, 3)}]
     text = br.not_run(done)
     assert text.startswith("Not run yet (4 cells):")
     bf16 = next(l for l in text.splitlines() if "bfloat16" in l)
     other = next(l for l in text.splitlines() if l.startswith("- the others"))
     assert f'"{br.EXPLAINER}" seed 3' in bf16 and "majority" not in bf16   # the model runs in bfloat16
-    assert other.endswith(f'"majority" seed 3; "{br.FLOAT32_TSLM}" seeds 2, 3')   # in run order
+    assert other.endswith(f'"majority" seeds 2, 3; "{br.FLOAT32_TSLM}" seed 1')   # in run order
     assert br.not_run([{"row": r, "seed": s} for r, s in every]) == "Every cell of the grid is run."
     assert "bfloat16" not in br.not_run([], br.EASY)   # the easy task runs its LLM in float32
 
@@ -151,10 +151,10 @@ def test_probes_from_a_machine_that_emulates_bf16_get_their_own_table_and_stay_o
     avx2 = dict(native_bf16=False, machine="AMD EPYC, 2 cores, avx2")
     text = report_of(tmp_path, {"probe__a.json": probe(f32, 0.1), "probe__b.json": probe(f32, 0.5, **avx2)})
     native, emulated = text.split("### On a CPU without native bfloat16")
-    assert f"| {f32} | 60 | 3 | {br.projected_seconds(probe(f32, 0.1)) / 3600:.2f} |" in native
+    assert f"| {f32} | 60 | 1 | {br.projected_seconds(probe(f32, 0.1)) / 3600:.2f} |" in native   # one seed
     assert "| all (1 of" in native and "| 0.50 |" not in native
     assert "Timed on AMD EPYC, 2 cores, avx2 (1 cell)" in emulated and f"| {f32} | 1,000 / 135,000 | 0.50 |" in emulated
-    assert f"| {f32} | 60 | 3 | {br.projected_seconds(probe(f32, 0.5)) / 3600:.2f} |" in emulated
+    assert f"| {f32} | 60 | 1 | {br.projected_seconds(probe(f32, 0.5)) / 3600:.2f} |" in emulated
     (tmp_path / "b").mkdir()
     assert "### On a CPU without" not in report_of(tmp_path / "b", {"probe__a.json": probe(f32, 0.1)})
 
