@@ -496,7 +496,7 @@ def comparisons(records: list[dict]) -> list[str]:
 def walls(base: list[dict], other: list[dict]) -> str:
     """'wall 4657 s against 636 s', each row's machines named where the two rows' differ."""
     wall = lambda recs: f"{mean_std([r['wall_seconds'] for r in recs])[0]:.0f} s"
-    machines = lambda recs: ", ".join(sorted({r.get("machine", "?") for r in recs}))
+    machines = lambda recs: "; ".join(sorted({r.get("machine", "?") for r in recs}))
     if machines(base) == machines(other):
         return f"wall {wall(base)} against {wall(other)}"
     return f"wall {wall(base)} ({machines(base)}) against {wall(other)} ({machines(other)})"

@@ -281,6 +281,9 @@ def test_the_report_sets_the_tslm_against_every_row_beside_seed_noise(tmp_path):
     assert (f"- In distribution, kind accuracy (free text) of {br.FLOAT32_TSLM} against {twin}: 0.300 (1 seed) "
             "against 0.100 (1 seed): -0.200, seed noise not measured; wall 100 s against 100 s") in text
     assert f"of the TSLM against {twin}" not in text   # a float32 twin is read against the float32 TSLM only
+    cells[f"{br.stem(br.EXPLAINER, 3)}.json"] = rec(br.EXPLAINER, 3, 0.52, "EPYC")
+    text = report_of(tmp_path / "on two machines", cells)
+    assert "wall 200 s (EPYC; Xeon) against 100 s (EPYC)" in text   # a row's machines, one apart from the next
 
 
 def test_the_easy_task_runs_its_own_cells_in_float32_and_reports_them_apart_from_the_grid(tmp_path, monkeypatch):
