@@ -148,8 +148,7 @@ def train(cfg: Config) -> None:
                                "resumed_after_epoch": fitted.resumed_epochs if fitted else 0,
                                "parameters": counts},
                   "scores": score_splits(model, cfg),
-                  "device": str(model_device(model)), "peak_memory_mb": peak_memory_mb(),
-                  **gpu_peak(model_device(model))}
+                  "device": str(model_device(model)), "peak_memory_mb": peak_memory_mb(), **gpu_peak(model)}
         write_json(result, root / "results" / "reasoning" / f"{name}.json")
         log.info("results: %s", root / "results" / "reasoning" / f"{name}.json")
 
@@ -172,8 +171,9 @@ def on_device(model, cfg: Config):
     return model.to(pick_device(cfg.device)) if isinstance(model, torch.nn.Module) else model
 
 
-def gpu_peak(device: torch.device) -> dict[str, float]:
-    """The peak of the GPU memory that torch allocated, where the run was on one."""
+def gpu_peak(model) -> dict[str, float]:
+    """The peak of the GPU memory that torch allocated, where `model` ran on one."""
+    device = model_device(model)
     return {"peak_gpu_mb": torch.cuda.max_memory_allocated(device) / 2**20} if device.type == "cuda" else {}
 
 

@@ -148,7 +148,8 @@ def test_reason_py_runs_on_the_device_asked_for_and_records_it(tiny_reasoner, tm
     import torch
     data, expe, ck = tiny_reasoner
     out = json.loads((Path(expe) / "results" / "reasoning" / "tslm_L1_tiny_seed666.json").read_text())
-    assert out["device"] == "cpu" and "peak_gpu_mb" not in out
+    on_gpu = torch.cuda.is_available()   # --device auto: the GPU where torch sees one
+    assert out["device"] == ("cuda:0" if on_gpu else "cpu") and ("peak_gpu_mb" in out) == on_gpu
     # eval and ask take the run's flags over the checkpoint's config
     done = cli("reason.py", "eval", "--checkpoint", ck, "--device", "cpu", "--expe_dir", str(tmp_path))
     assert done.returncode == 0 and (tmp_path / "results" / "reasoning" / f"eval_{Path(ck).stem}.json").is_file()
